@@ -1,0 +1,261 @@
+"""Opening video files by extension, and loading single images.
+
+=====================  ==========================================================
+extension (any case)   reader
+=====================  ==========================================================
+.tif .tiff .btf .tf8   :class:`~frkit.io.tiff.TiffReader`
+.h5 .hdf5 .hdf         :class:`~frkit.io.hdf5.Hdf5Reader`
+.mat                   MAT v7.3 (an HDF5 file) -> ``Hdf5Reader(matlab=True)``,
+                       otherwise MAT v5 -> :class:`~frkit.io.mat.MatV5Reader`
+anything else          HDF5 if ``h5py.is_hdf5``, TIFF if it starts with a TIFF
+                       signature, else InputError "unsupported file format"
+=====================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..errors import InputError, OptionError
+from .base import DeinterleavedReader, VideoReader, check_deinterleave, one_line
+from .hdf5 import Hdf5Reader, is_matlab_v73
+from .mat import MatV5Reader
+from .tiff import TiffReader
+
+__all__ = ["TIFF_SUFFIXES", "HDF5_SUFFIXES", "MAT_SUFFIXES", "load_image", "open_video"]
+
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
+MAT_SUFFIXES = (".mat",)
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def _check_file(path, what: str = "video") -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, not a {what} file")
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise InputError(f"{p}: cannot open: {exc.strerror or one_line(exc)}") from None
+    if size == 0:
+        raise InputError(f"{p}: file is empty (0 bytes)")
+    return p
+
+
+def _is_hdf5(p: Path) -> bool:
+    try:
+        return bool(h5py.is_hdf5(p))
+    except Exception:  # noqa: BLE001 - unreadable: not HDF5 as far as dispatch is concerned
+        return False
+
+
+def _is_tiff(p: Path) -> bool:
+    with open(p, "rb") as fh:
+        return fh.read(4) in _TIFF_MAGIC
+
+
+def _format(p: Path) -> str:
+    """``'tiff'``, ``'hdf5'``, ``'mat73'`` or ``'mat5'`` for ``p`` (InputError otherwise)."""
+    suffix = p.suffix.lower()
+    if suffix in TIFF_SUFFIXES:
+        return "tiff"
+    if suffix in HDF5_SUFFIXES:
+        if not _is_hdf5(p):
+            raise InputError(f"{p}: not an HDF5 file (no HDF5 signature)")
+        return "mat73" if is_matlab_v73(p) else "hdf5"
+    if suffix in MAT_SUFFIXES:
+        return "mat73" if _is_hdf5(p) else "mat5"
+    if _is_hdf5(p):
+        return "mat73" if is_matlab_v73(p) else "hdf5"
+    if _is_tiff(p):
+        return "tiff"
+    raise InputError(f"{p}: unsupported file format (expected TIFF .tif/.tiff, HDF5 .h5/.hdf5/.hdf "
+                     "or MATLAB .mat)")
+
+
+def open_video(path, *, axes: str | None = None, datasets: list[str] | None = None,
+               deinterleave: int = 1) -> VideoReader:
+    """Open a video file for reading frames as ``(T, H, W, C)``.
+
+    Parameters:
+        path: TIFF, HDF5 or MAT file (dispatch by extension, see the module
+            docstring).
+        axes: stored axis order, letters ``T Z H/Y W/X C`` (e.g. ``'HWT'``,
+            ``'TCYX'``); for HDF5 in h5py's (C-order) view, for MAT files in
+            MATLAB's view, for TIFF a renaming of tifffile's series axes.
+            Default: ``THW``/``THWC`` (HDF5), ``HWT``/``HWCT`` (MAT), the
+            file's metadata (TIFF).
+        datasets: HDF5 dataset paths / MAT variable names: one, or several
+            3-D ones that are one channel each. Default: auto-discovery.
+            Not applicable to TIFF (OptionError).
+        deinterleave: ``N > 1``: every ``N`` consecutive single-channel
+            frames (TIFF pages) form one ``N``-channel frame.
+
+    Returns:
+        A :class:`~frkit.io.base.VideoReader` (a context manager).
+
+    Raises:
+        InputError: missing, empty, unreadable, truncated or corrupt file;
+            no or ambiguous video data; layout that does not fit ``axes``.
+            The message is one line and names the file.
+        OptionError: options that do not apply.
+    """
+    n = check_deinterleave(deinterleave)
+    if axes is not None and not str(axes).strip():
+        axes = None
+    p = _check_file(path)
+    fmt = _format(p)
+    if isinstance(datasets, str):
+        datasets = [datasets]
+    if datasets is not None and not len(datasets):
+        datasets = None
+    if fmt == "tiff":
+        if datasets is not None:
+            raise OptionError(f"{p}: --dataset applies to HDF5 and MAT files, not TIFF")
+        return TiffReader(p, axes=axes, deinterleave=n)
+    if fmt == "hdf5":
+        reader: VideoReader = Hdf5Reader(p, axes=axes, datasets=datasets)
+    elif fmt == "mat73":
+        reader = Hdf5Reader(p, axes=axes, datasets=datasets, matlab=True)
+    else:
+        reader = MatV5Reader(p, axes=axes, datasets=datasets)
+    return DeinterleavedReader(reader, n) if n > 1 else reader
+
+
+# ---------------------------------------------------------------------------
+# single images
+
+_IMAGE_NAMES = ("reference", "reference_frame", "ref", "template", "image", "img", "mean", "average")
+
+
+def load_image(path) -> np.ndarray:
+    """A single image (e.g. a reference frame) as ``(H, W)`` or ``(H, W, C)``.
+
+    - ``.npy``: the array as saved (2-D, or 3-D with channels last).
+    - ``.npz``: its only array (or one named like a reference image).
+    - TIFF: the first series; ``(C, Y, X)`` ImageJ/planar layouts are moved
+      to channels last; a leading axis of length 1 is dropped.
+    - ``.png`` / ``.jpg``: via scikit-image.
+    - HDF5 / MAT: a single 2-D or 3-D (channels last; MATLAB ``H x W x C``)
+      numeric dataset/variable, or one named ``reference``, ``ref``,
+      ``image``, ``mean``, ...
+
+    Values keep their stored type (native byte order). Raises InputError
+    for missing or unusable files.
+    """
+    p = _check_file(path, "image")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".npy":
+            arr = np.load(p, allow_pickle=False)
+        elif suffix == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                arr = _pick_named(p, {k: z[k] for k in z.files})
+        elif suffix in (".png", ".jpg", ".jpeg", ".bmp", ".gif"):
+            from skimage import io as skio
+
+            arr = np.asarray(skio.imread(p))
+        else:
+            fmt = _format(p)
+            if fmt == "tiff":
+                arr = _load_tiff_image(p)
+            elif fmt in ("hdf5", "mat73"):
+                arr = _load_h5_image(p, matlab=fmt == "mat73")
+            else:
+                arr = _load_mat5_image(p)
+    except InputError:
+        raise
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"{p}: cannot read image: {one_line(exc)}") from exc
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "b":
+        arr = arr.astype(np.uint8)
+    if arr.dtype.kind not in "iuf":
+        raise InputError(f"{p}: image data type {arr.dtype} is not numeric")
+    while arr.ndim > 2 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim not in (2, 3):
+        raise InputError(f"{p}: image has shape {arr.shape}; expected (H, W) or (H, W, C)")
+    return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
+
+
+def _pick_named(p: Path, arrays: dict) -> np.ndarray:
+    usable = {k: v for k, v in arrays.items() if np.asarray(v).ndim in (2, 3)}
+    for name in _IMAGE_NAMES:
+        for k in usable:
+            if k.rpartition("/")[2].lower() == name:
+                return usable[k]
+    if len(usable) == 1:
+        return next(iter(usable.values()))
+    if not usable:
+        raise InputError(f"{p}: no 2-D or 3-D image found")
+    raise InputError(f"{p}: several images ({', '.join(usable)}); expected one")
+
+
+def _load_tiff_image(p: Path) -> np.ndarray:
+    import tifffile
+
+    with tifffile.TiffFile(p) as tif:
+        s = tif.series[0]
+        arr = s.asarray()
+        axes = s.axes
+    if arr.ndim == 3 and axes[0] in "CS" and axes.endswith("YX"):
+        arr = np.moveaxis(arr, 0, -1)
+    return arr
+
+
+def _load_h5_image(p: Path, *, matlab: bool) -> np.ndarray:
+    from .hdf5 import MATLAB_NUMERIC_CLASSES, _matlab_class
+
+    found = {}
+    with h5py.File(p, "r", locking=False) as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset) and obj.ndim in (2, 3) and obj.dtype.kind in "biuf":
+                if matlab and (name.startswith("#") or _matlab_class(obj) not in MATLAB_NUMERIC_CLASSES):
+                    return
+                found[name] = obj
+
+        f.visititems(visit)
+        if not found:
+            raise InputError(f"{p}: no 2-D or 3-D image dataset found")
+        name = _choose_name(p, list(found))
+        arr = found[name][()]
+    if matlab:
+        arr = arr.T  # MATLAB H x W (x C) appears reversed in h5py
+    return arr
+
+
+def _load_mat5_image(p: Path) -> np.ndarray:
+    from .mat import MatArray, MatV5File
+
+    with open(p, "rb") as fh:
+        mat = MatV5File(p, fh)
+        found = {v.name: v for v in mat.variables if v.numeric and len(v.dims) in (2, 3)}
+        if not found:
+            raise InputError(f"{p}: no 2-D or 3-D numeric variable found")
+        var = found[_choose_name(p, list(found))]
+        arr = MatArray(mat, var)
+        try:
+            data = np.array(arr[(slice(None),) * len(arr.shape)], dtype=var.dtype)
+        finally:
+            arr.close()
+    return data.T  # column-major H x W (x C)
+
+
+def _choose_name(p: Path, names: list[str]) -> str:
+    for want in _IMAGE_NAMES:
+        for n in names:
+            if n.rpartition("/")[2].lower() == want:
+                return n
+    if len(names) == 1:
+        return names[0]
+    raise InputError(f"{p}: several images ({', '.join(names)}); expected one")
