@@ -1,0 +1,44 @@
+"""Checks on input and output paths shared by the tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import layout
+from .errors import InputError, OutputError
+
+__all__ = ["check_distinct_output", "require_file"]
+
+
+def require_file(path, what: str = "input") -> Path:
+    """``path`` as a Path if it is an existing regular file, else InputError."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, expected a {what} file")
+    return p
+
+
+def check_distinct_output(input_path, outdir, names=layout.COMPENSATE_OUTPUTS) -> None:
+    """Refuse an output directory that would overwrite the input.
+
+    ``outdir`` must not be an existing file, and the input must not be one
+    of the files the tool writes into ``outdir``.
+    """
+    inp = Path(input_path)
+    out = Path(outdir)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a directory")
+    try:
+        resolved = inp.resolve()
+    except OSError:
+        return
+    for name in names:
+        target = out / name
+        for candidate in (target, target.with_name(target.name + ".partial")):
+            try:
+                if candidate.resolve() == resolved:
+                    raise OutputError(f"{inp}: the input would be overwritten by the output {candidate}")
+            except OSError:
+                continue

@@ -1,0 +1,285 @@
+"""Synthetic 2-photon recordings with known motion.
+
+A static field of view (smooth neuropil, ring-shaped somata with dark nuclei,
+dark vessels) on a canvas larger than the frame; cells fluctuate with
+calcium-like activity; each frame views the canvas through a known smooth
+deformation (rigid drift plus low-frequency non-rigid warps) and gets
+Poisson shot noise.
+
+The ground truth is the backward field ``w_t`` of every frame:
+``frame_t(p + w_t(p)) = template(p)``, i.e. warping frame ``t`` by ``w_t``
+(``out(y, x) = in(y + v, x + u)``) recovers the unmoved field of view. It is
+the field fr-compensate should estimate against a reference of the unmoved
+view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+__all__ = ["SyntheticSession", "Motion", "make_template", "render_frames", "true_backward_flow", "MotionError"]
+
+MARGIN = 24
+#: neuropil texture: (sigma px, amplitude) components; cell density
+NEUROPIL = {"base": 0.45, "scales": ((6.0, 0.08), (2.0, 0.06), (1.0, 0.14)), "px_per_cell": 450}
+#: resting soma brightness (relative to the 0.25..0.7 neuropil) and the
+#: fractional brightness change per spike (GCaMP6-like dF/F of ~50 %)
+CELL_BRIGHTNESS = 0.8
+DFF_PER_SPIKE = 0.5
+
+
+@dataclass
+class Motion:
+    """Forward sampling displacement per frame: ``frame_t(q) = canvas(q + d_t(q))``.
+
+    ``drift`` is ``(T, 2)`` (dx, dy) in pixels; ``modes`` a list of
+    ``(amplitude (T, 2), ky, kx, phase)`` low-frequency sinusoids, where
+    ``d(q) += amp_t * sin(2 pi (ky*y/H + kx*x/W) + phase)``.
+    """
+
+    drift: np.ndarray
+    modes: list
+
+    def at(self, t: int, y: np.ndarray, x: np.ndarray, h: int, w: int) -> np.ndarray:
+        """``d_t`` evaluated at arbitrary positions (``y``, ``x`` arrays) -> ``(..., 2)``."""
+        d = np.empty(np.shape(y) + (2,))
+        d[..., 0] = self.drift[t, 0]
+        d[..., 1] = self.drift[t, 1]
+        for amp, ky, kx, phase in self.modes:
+            s = np.sin(2 * np.pi * (ky * y / h + kx * x / w) + phase)
+            d[..., 0] += amp[t, 0] * s
+            d[..., 1] += amp[t, 1] * s
+        return d
+
+    def forward(self, t: int, h: int, w: int) -> np.ndarray:
+        """``d_t`` on the pixel grid as ``(H, W, 2)`` (dx, dy)."""
+        y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+        return self.at(t, y, x, h, w)
+
+    def backward(self, t: int, h: int, w: int, tol: float = 1e-7) -> np.ndarray:
+        """The exact backward field ``w(p) = -d(p + w(p))`` by fixed-point iteration."""
+        y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+        flow = -self.at(t, y, x, h, w)
+        for _ in range(100):
+            new = -self.at(t, y + flow[..., 1], x + flow[..., 0], h, w)
+            change = np.abs(new - flow).max()
+            flow = new
+            if change < tol:
+                break
+        return flow
+
+
+def _texture(rng, shape, sigma):
+    """Gaussian-filtered white noise with zero mean and unit standard deviation."""
+    f = ndi.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
+    return f / (f.std() + 1e-12)
+
+
+def make_template(rng: np.random.Generator, height: int, width: int, n_cells: int | None = None,
+                  margin: int = MARGIN):
+    """Static canvas ``(H + 2m, W + 2m)`` and the cell footprints.
+
+    Returns ``(background, footprints, centers)``: the background image,
+    a list of ``(slice_y, slice_x, patch)`` cell footprints on the canvas and
+    their centres. Intensities are in arbitrary units around 0..1.
+    """
+    ch, cw = height + 2 * margin, width + 2 * margin
+    if n_cells is None:
+        n_cells = max(8, int(ch * cw / NEUROPIL["px_per_cell"]))
+    # neuropil: smooth large-scale variation plus fine texture (dendrites,
+    # axons), matching the gradient/Laplacian statistics of real mean images
+    neuropil = NEUROPIL["base"] + sum(a * _texture(rng, (ch, cw), sig) for sig, a in NEUROPIL["scales"])
+    neuropil = np.clip(neuropil, 0.02, None)
+    # vessels: dark smooth curves
+    y, x = np.mgrid[0:ch, 0:cw].astype(np.float64)
+    vessels = np.zeros((ch, cw))
+    for _ in range(max(1, (height + width) // 200)):
+        a = rng.uniform(0, np.pi)
+        c = rng.uniform(0.2, 0.8) * np.array([ch, cw])
+        dist = np.abs((y - c[0]) * np.cos(a) - (x - c[1]) * np.sin(a) + 6 * np.sin(x / 37.0 + y / 53.0))
+        vessels = np.maximum(vessels, np.exp(-0.5 * (dist / rng.uniform(2.0, 4.0)) ** 2))
+    background = neuropil * (1 - 0.7 * vessels)
+    footprints, centers = [], []
+    for _ in range(n_cells):
+        cy, cx = rng.uniform(3, ch - 3), rng.uniform(3, cw - 3)
+        r = rng.uniform(3.0, 5.5)
+        half = int(np.ceil(r * 2.2))
+        y0, y1 = int(max(0, np.floor(cy) - half)), int(min(ch, np.floor(cy) + half + 1))
+        x0, x1 = int(max(0, np.floor(cx) - half)), int(min(cw, np.floor(cx) + half + 1))
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        d = np.hypot(yy - cy, xx - cx)
+        ring = np.exp(-0.5 * ((d - r * 0.75) / (r * 0.35)) ** 2) - 0.5 * np.exp(-0.5 * (d / (r * 0.35)) ** 2)
+        footprints.append((slice(y0, y1), slice(x0, x1), np.clip(ring, 0, None)))
+        centers.append((cy, cx))
+    return background, footprints, np.array(centers)
+
+
+def calcium_traces(rng, n_cells: int, n_frames: int, rate: float = 0.02, tau: float = 8.0) -> np.ndarray:
+    """Spikes convolved with an exponential decay: ``(T, n_cells)`` >= 0."""
+    spikes = (rng.random((n_frames, n_cells)) < rate).astype(np.float64)
+    kernel = np.exp(-np.arange(int(6 * tau)) / tau)
+    out = np.empty_like(spikes)
+    for c in range(n_cells):
+        out[:, c] = np.convolve(spikes[:, c], kernel)[:n_frames]
+    return out
+
+
+def true_backward_flow(d: np.ndarray, iterations: int = 40) -> np.ndarray:
+    """Invert a smooth forward sampling field: ``w(p) = -d(p + w(p))`` (fixed point)."""
+    h, w = d.shape[:2]
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    flow = -d.copy()
+    for _ in range(iterations):
+        coords = [y + flow[..., 1], x + flow[..., 0]]
+        flow = np.stack([-ndi.map_coordinates(d[..., k], coords, order=3, mode="nearest") for k in (0, 1)], -1)
+    return flow
+
+
+def render_frames(background, footprints, activity, motion: Motion, frames, height: int, width: int,
+                  margin: int = MARGIN) -> np.ndarray:
+    """Noise-free frames ``(n, H, W)`` float64 for the frame indices ``frames``."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    out = np.empty((len(frames), height, width))
+    for n, t in enumerate(frames):
+        canvas = background.copy()
+        for (sy, sx, patch), a in zip(footprints, activity[t]):
+            canvas[sy, sx] += CELL_BRIGHTNESS * (1.0 + DFF_PER_SPIKE * a) * patch
+        d = motion.forward(t, height, width)
+        coords = [y + margin + d[..., 1], x + margin + d[..., 0]]
+        out[n] = ndi.map_coordinates(canvas, coords, order=3, mode="nearest")
+    return out
+
+
+class SyntheticSession:
+    """A reproducible synthetic recording (or several views of one field).
+
+    ``photons`` scales intensities to expected photon counts before Poisson
+    noise; ``None`` gives noise-free float frames. ``shift_px`` scales the
+    rigid drift, ``warp_px`` the non-rigid part (both as peak amplitude).
+    """
+
+    def __init__(self, height=128, width=128, n_frames=60, seed=0, shift_px=3.0, warp_px=1.5,
+                 photons: float | None = 100.0, n_cells=None, channels=1, margin=MARGIN):
+        self.height, self.width, self.n_frames = height, width, n_frames
+        self.channels = channels
+        self.margin = margin
+        self.photons = photons
+        rng = np.random.default_rng(seed)
+        self.background, self.footprints, self.centers = make_template(rng, height, width, n_cells, margin)
+        self.activity = calcium_traces(rng, len(self.footprints), n_frames)
+        self.motion = self._motion(rng, shift_px, warp_px)
+        self._noise_seed = seed + 1000
+
+    def _motion(self, rng, shift_px, warp_px) -> Motion:
+        t = np.arange(self.n_frames)
+        # slow drift + jitter, peak about shift_px
+        phase = rng.uniform(0, 2 * np.pi, 2)
+        slow = np.stack([np.sin(2 * np.pi * t / max(40, self.n_frames) + phase[k]) for k in (0, 1)], -1)
+        jitter = ndi.gaussian_filter1d(rng.standard_normal((self.n_frames, 2)), 1.5, axis=0)
+        jitter /= np.abs(jitter).max() + 1e-12
+        drift = shift_px * (0.75 * slow + 0.25 * jitter)
+        modes = []
+        for _ in range(3):
+            ky, kx = rng.uniform(-1.0, 1.0, 2)
+            amp = ndi.gaussian_filter1d(rng.standard_normal((self.n_frames, 2)), 3.0, axis=0)
+            amp = warp_px / 3 * amp / (np.abs(amp).max() + 1e-12)
+            modes.append((amp, ky, kx, rng.uniform(0, 2 * np.pi)))
+        return Motion(drift, modes)
+
+    def template(self) -> np.ndarray:
+        """The unmoved field of view (mean activity), ``(H, W)`` float64, photon units if noisy."""
+        still = Motion(np.zeros((self.n_frames, 2)), [])
+        mean_act = np.broadcast_to(self.activity.mean(axis=0), self.activity.shape)
+        img = render_frames(self.background, self.footprints, mean_act, still, [0], self.height, self.width,
+                            self.margin)[0]
+        return img * (self.photons or 1.0)
+
+    def true_flow(self, t: int) -> np.ndarray:
+        """Backward field of frame ``t`` relative to the unmoved view, ``(H, W, 2)``."""
+        return self.motion.backward(t, self.height, self.width)
+
+    def frames(self, start: int = 0, stop: int | None = None, dtype=np.uint16) -> np.ndarray:
+        """Frames ``(n, H, W, C)``; channel 2+ are dimmer structural copies."""
+        stop = self.n_frames if stop is None else stop
+        idx = list(range(start, stop))
+        clean = render_frames(self.background, self.footprints, self.activity, self.motion, idx, self.height,
+                              self.width, self.margin)
+        chans = [clean]
+        for c in range(1, self.channels):
+            chans.append(0.5 * clean + 0.2)
+        out = np.stack(chans, -1)
+        if self.photons is None:
+            return out.astype(dtype)
+        lam = np.clip(out, 0, None) * self.photons
+        noisy = np.empty_like(lam)
+        for n, t in enumerate(idx):
+            # per-frame generator: any frame range renders the same values
+            noisy[n] = np.random.default_rng((self._noise_seed, t)).poisson(lam[n])
+        if np.dtype(dtype).kind in "iu":
+            info = np.iinfo(dtype)
+            return np.clip(noisy, info.min, info.max).astype(dtype)
+        return noisy.astype(dtype)
+
+    def peak_motion(self) -> float:
+        """Largest true displacement magnitude over all frames (pixels)."""
+        return max(float(np.hypot(*np.moveaxis(self.motion.forward(t, self.height, self.width), -1, 0)).max())
+                   for t in range(self.n_frames))
+
+
+class MotionError:
+    """Streaming residual-motion statistics of estimated against true flows.
+
+    Feed frame by frame. With ``e_t = estimate_t - truth_t``, the residual
+    motion is the RMS over frames and interior pixels of ``e_t - mean_t e_t``:
+    motion left between the corrected frames. A common offset (the
+    reference's own position and shape) does not count, since every frame
+    is aligned to the same reference. ``input_rms`` is the same statistic of
+    the true flows: the motion present before correction. ``epe`` is the
+    plain mean end-point error (offset included).
+    """
+
+    def __init__(self, border: int = 0):
+        self.border = border
+        self.n = 0
+        self._sum_e = self._sum_e2 = self._sum_t = self._sum_t2 = None
+        self._epe = 0.0
+
+    def _crop(self, a):
+        b = self.border
+        return a[b:a.shape[0] - b, b:a.shape[1] - b] if b else a
+
+    def add(self, estimate: np.ndarray, truth: np.ndarray) -> None:
+        est = self._crop(np.asarray(estimate, dtype=np.float64))
+        tru = self._crop(np.asarray(truth, dtype=np.float64))
+        e = est - tru
+        if self._sum_e is None:
+            self._sum_e = np.zeros_like(e)
+            self._sum_e2 = np.zeros(e.shape[:2])
+            self._sum_t = np.zeros_like(tru)
+            self._sum_t2 = np.zeros(e.shape[:2])
+        self._sum_e += e
+        self._sum_e2 += (e ** 2).sum(-1)
+        self._sum_t += tru
+        self._sum_t2 += (tru ** 2).sum(-1)
+        self._epe += float(np.hypot(e[..., 0], e[..., 1]).mean())
+        self.n += 1
+
+    @staticmethod
+    def _rms(s, s2, n):
+        mean = s / n
+        return float(np.sqrt(max(0.0, (s2 / n - (mean ** 2).sum(-1)).mean())))
+
+    @property
+    def residual_rms(self) -> float:
+        return self._rms(self._sum_e, self._sum_e2, self.n)
+
+    @property
+    def input_rms(self) -> float:
+        return self._rms(self._sum_t, self._sum_t2, self.n)
+
+    @property
+    def epe(self) -> float:
+        return self._epe / max(self.n, 1)
