@@ -56,14 +56,17 @@ P_PRE = "Preprocessing"
 P_REF = "Reference and initialization"
 P_OUT = "Output"
 P_RUN = "Execution"
+P_SESSION = "Session"
 
 
 @app.command(help=HELP)
 def compensate(
-    input: Annotated[Path, typer.Argument(help="Recording: TIFF, HDF5 (.h5/.hdf5/.hdf) or MAT (v5 or v7.3).",
-                                          show_default=False)],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output directory (created if missing).",
-                                         show_default=False, rich_help_panel=P_OUT)],
+    ctx: typer.Context,
+    input: Annotated[Optional[Path], typer.Argument(
+        help="Recording: TIFF, HDF5 (.h5/.hdf5/.hdf) or MAT (v5 or v7.3).", show_default=False)] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", help="Output directory (created if missing). With --config: "
+        "<output_root>/<stem> of the session.", show_default=False, rich_help_panel=P_OUT)] = None,
     # input layout
     dataset: Annotated[Optional[List[str]], typer.Option(
         "--dataset", help="HDF5/MAT dataset to read; repeat once per channel. Default: discover ch1..chN, "
@@ -135,6 +138,17 @@ def compensate(
         "or the one named.", rich_help_panel=P_OUT)] = OutputDtype.same,
     save_w: Annotated[bool, typer.Option("--save-w", help="Also write the flow fields to w.h5 (u, v; float32).",
                                          rich_help_panel=P_OUT)] = False,
+    # session
+    config: Annotated[Optional[Path], typer.Option(
+        help="session.toml: take the stage-1 options from it (flags given here win).",
+        rich_help_panel=P_SESSION)] = None,
+    array_task: Annotated[bool, typer.Option(
+        "--array-task", help="With --config: run the whole stage 1 (compensation, temporal average, status) for "
+        "the recording picked by SLURM_ARRAY_TASK_ID, SGE_TASK_ID, PBS_ARRAY_INDEX or PBS_ARRAYID.",
+        rich_help_panel=P_SESSION)] = False,
+    index_base: Annotated[int, typer.Option(
+        help="Array id of the first recording: 1 for --array=1-N, 0 for --array=0-(N-1).",
+        rich_help_panel=P_SESSION)] = 1,
     # execution
     workers: Annotated[int, typer.Option(min=0, help="CPU worker threads (0 = all CPUs this job may use).",
                                          rich_help_panel=P_RUN)] = 0,
@@ -143,36 +157,85 @@ def compensate(
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar and no summary line.",
                                         rich_help_panel=P_RUN)] = False,
 ) -> int:
-    from frkit.compensate import CompensateOptions, compensate_recording, describe_input
     from frkit.binned import binned
+    from frkit.cli.harness import explicit
+    from frkit.compensate import CompensateOptions, compensate_recording, describe_input, options_from_values
     from frkit.engine import make_engine
     from frkit.errors import OptionError
     from frkit.io import open_video
-    from frkit.paths import check_distinct_output
+    from frkit.paths import check_distinct_output, require_file
 
-    sigma_rows = tuple(parse_floats(row, "--sigma", 3) for row in sigma.split(";") if row.strip())
-    if any(len(r) != 3 for r in sigma_rows):
-        raise OptionError("--sigma needs three values per channel: rows,cols,time")
-    opts = CompensateOptions(
-        alpha=_pair(parse_floats(alpha, "--alpha", 2)), weight=parse_floats(weight, "--weight"), levels=levels,
-        min_level=min_level, quality=quality.value, eta=eta, update_lag=update_lag, iterations=iterations,
-        a_smooth=a_smooth, a_data=a_data, sigma=sigma_rows, bin_size=bin_size, buffer_size=buffer_size,
-        reference_frames=parse_frames(reference_frames, "--reference-frames") if reference_frames else None,
-        reference_file=str(reference) if reference else None, update_reference=update_reference,
-        update_initialization_w=update_initialization_w, cc_initialization=cc_init, cc_up=cc_up,
-        channel_normalization=channel_normalization.value, interpolation=interpolation.value,
-        save_w=save_w, output_dtype=output_dtype.value, workers=workers,
-    ).validate()
+    cfg = None
+    if config is not None:
+        from frkit.session.config import load_config
+
+        cfg = load_config(config)
+    if array_task:
+        from frkit.session.array import array_task_index
+
+        if cfg is None:
+            raise OptionError("--array-task needs --config session.toml")
+        if input is not None:
+            raise OptionError("give INPUT or --array-task, not both")
+        recordings = cfg.recordings()
+        input = recordings[array_task_index(len(recordings), index_base)]
+    if input is None:
+        raise OptionError("missing INPUT (or --config session.toml --array-task)")
+    if output is None:
+        if cfg is None:
+            raise OptionError("missing -o/--output OUTDIR")
+        output = cfg.recording_dir(input)
+    require_file(input)
+
+    # defaults <- session config <- flags given on the command line
+    values = {}
+    if cfg is not None:
+        where = f"{cfg.source}: flow_options"
+        values.update(options_from_values(cfg.compensate_overrides(), where))
+        if cfg.n_workers > 0:
+            values["workers"] = cfg.n_workers
+
+    def sigma_rows():
+        rows = tuple(parse_floats(row, "--sigma", 3) for row in sigma.split(";") if row.strip())
+        if not rows or any(len(r) != 3 for r in rows):
+            raise OptionError("--sigma needs three values per channel: rows,cols,time")
+        return rows
+
+    flags = {
+        "alpha": lambda: _pair(parse_floats(alpha, "--alpha", 2)),
+        "weight": lambda: parse_floats(weight, "--weight"),
+        "levels": lambda: levels, "min_level": lambda: min_level, "quality": lambda: quality.value,
+        "eta": lambda: eta, "update_lag": lambda: update_lag, "iterations": lambda: iterations,
+        "a_smooth": lambda: a_smooth, "a_data": lambda: a_data, "sigma": sigma_rows,
+        "bin_size": lambda: bin_size, "buffer_size": lambda: buffer_size,
+        "reference_frames": lambda: parse_frames(reference_frames, "--reference-frames"),
+        "reference": lambda: str(reference), "update_reference": lambda: update_reference,
+        "update_initialization_w": lambda: update_initialization_w, "cc_init": lambda: cc_init,
+        "cc_up": lambda: cc_up, "channel_normalization": lambda: channel_normalization.value,
+        "interpolation": lambda: interpolation.value, "output_dtype": lambda: output_dtype.value,
+        "save_w": lambda: save_w, "workers": lambda: workers,
+    }
+    renamed = {"reference": "reference_file", "cc_init": "cc_initialization"}
+    for name, get in flags.items():
+        if explicit(ctx, name):
+            values[renamed.get(name, name)] = get()
+    if "reference_file" in values and "reference_frames" in values:
+        raise OptionError("give --reference-frames or --reference, not both")
+    opts = CompensateOptions(**values).validate()
     check_distinct_output(input, output)
-    engine = make_engine(device, workers)
+    engine = make_engine(device, opts.workers)
     try:
         with open_video(input, axes=axes, datasets=dataset or None, deinterleave=deinterleave) as raw:
-            reader = binned(raw, bin_size)
+            reader = binned(raw, opts.bin_size)
             with progress_bar("compensating", None if not quiet else False) as update:
                 summary = compensate_recording(reader, output, opts, engine, progress=update,
                                                input_info=describe_input(input))
     finally:
         engine.close()
+    if array_task:
+        from frkit.session.stages import finish_stage1
+
+        finish_stage1(output)
     if not quiet:
         t, h, w, c = summary["shape"]
         info(PROG, f"{t} frames {h}x{w}x{c} -> {output}  ({summary['frames_per_s']:.1f} frames/s, "

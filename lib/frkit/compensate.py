@@ -127,6 +127,75 @@ class CompensateOptions:
         return d
 
 
+_INT_FIELDS = ("levels", "min_level", "update_lag", "iterations", "bin_size", "buffer_size", "cc_up", "workers")
+_FLOAT_FIELDS = ("eta", "a_smooth", "a_data")
+_BOOL_FIELDS = ("update_reference", "update_initialization_w", "cc_initialization", "save_w")
+_STR_FIELDS = ("quality", "channel_normalization", "interpolation", "output_dtype", "reference_file")
+
+
+def options_from_values(values: dict, where: str = "config") -> dict:
+    """:class:`CompensateOptions` fields from plain values (TOML/JSON types).
+
+    ``alpha`` may be a number or two; ``weight`` a number or a list;
+    ``sigma`` one ``[rows, cols, time]`` row or a list of rows;
+    ``reference_frames`` a list of indices or ``"START:STOP"``.
+    """
+
+    def bad(key, want):
+        return OptionError(f"{where}: '{key}' must be {want}, not {values[key]!r}")
+
+    def number(x):
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    out = {}
+    for key, v in values.items():
+        if key in _INT_FIELDS:
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise bad(key, "an integer")
+            out[key] = v
+        elif key in _FLOAT_FIELDS:
+            if not number(v):
+                raise bad(key, "a number")
+            out[key] = float(v)
+        elif key in _BOOL_FIELDS:
+            if not isinstance(v, bool):
+                raise bad(key, "true or false")
+            out[key] = v
+        elif key in _STR_FIELDS:
+            if not isinstance(v, str):
+                raise bad(key, "a string")
+            out[key] = v
+        elif key == "alpha":
+            vals = [v] if number(v) else v
+            if not isinstance(vals, (list, tuple)) or len(vals) not in (1, 2) or not all(map(number, vals)):
+                raise bad(key, "a number or two")
+            out[key] = (float(vals[0]), float(vals[-1]))
+        elif key == "weight":
+            vals = [v] if number(v) else v
+            if not isinstance(vals, (list, tuple)) or not vals or not all(map(number, vals)):
+                raise bad(key, "a number or a list of numbers")
+            out[key] = tuple(float(x) for x in vals)
+        elif key == "sigma":
+            rows = [v] if isinstance(v, (list, tuple)) and v and all(map(number, v)) else v
+            if (not isinstance(rows, (list, tuple)) or not rows
+                    or not all(isinstance(r, (list, tuple)) and len(r) == 3 and all(map(number, r)) for r in rows)):
+                raise bad(key, "[rows, cols, time] or a list of such rows")
+            out[key] = tuple(tuple(float(x) for x in r) for r in rows)
+        elif key == "reference_frames":
+            if isinstance(v, str) and ":" in v:
+                a, _, b = v.partition(":")
+                if not (a.strip().isdigit() or not a.strip()) or not b.strip().isdigit():
+                    raise bad(key, "START:STOP or a list of frame indices")
+                out[key] = tuple(range(int(a or 0), int(b)))
+            elif isinstance(v, (list, tuple)) and v and all(isinstance(i, int) and i >= 0 for i in v):
+                out[key] = tuple(v)
+            else:
+                raise bad(key, "START:STOP or a list of frame indices")
+        else:
+            raise OptionError(f"{where}: '{key}' is not an fr-compensate option")
+    return out
+
+
 def _output_dtype(option: str, input_dtype) -> np.dtype:
     return np.dtype(input_dtype) if option == "same" else np.dtype(option)
 

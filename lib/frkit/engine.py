@@ -139,6 +139,16 @@ class CpuEngine:
         self._run(job, n)
         return reg, valid, stats
 
+    def warp_frames(self, frames: np.ndarray, flow: np.ndarray, fill: np.ndarray, method: str, dtype) -> np.ndarray:
+        """Warp every frame of ``(n, H, W, C)`` by one field ``(H, W, 2)`` (reprojection)."""
+        reg = np.empty(frames.shape, dtype=dtype)
+
+        def job(i):
+            reg[i] = cast_frames(warp_frame(frames[i], flow, fill, method), dtype)
+
+        self._run(job, frames.shape[0])
+        return reg
+
     def warp_planar(self, proc: np.ndarray, flows: np.ndarray, fill: np.ndarray, method: str) -> np.ndarray:
         """Warp preprocessed planar frames ``(n, C, H, W)`` (reference update)."""
         out = np.empty(proc.shape, dtype=np.float32)

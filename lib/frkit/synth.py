@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["SyntheticSession", "Motion", "make_template", "render_frames", "true_backward_flow", "MotionError"]
+__all__ = ["SyntheticSession", "Motion", "View", "between_truth", "make_template", "render_frames",
+           "true_backward_flow", "MotionError", "session_views"]
 
 MARGIN = 24
 #: neuropil texture: (sigma px, amplitude) components; cell density
@@ -70,6 +71,60 @@ class Motion:
             if change < tol:
                 break
         return flow
+
+
+@dataclass
+class View:
+    """Where a recording sits on the field of view: a rigid shift, a rotation
+    about the frame centre and a smooth elastic warp (a few px).
+
+    ``map(y, x)`` gives canvas coordinates (before the margin) of recording
+    coordinates; a recording's frame ``t`` shows ``canvas(map(q + d_t(q)))``.
+    """
+
+    shift: tuple[float, float] = (0.0, 0.0)  # (dx, dy)
+    rotation_deg: float = 0.0
+    elastic_px: float = 0.0
+    seed: int = 0
+    height: int = 0
+    width: int = 0
+
+    def __post_init__(self):
+        rng = np.random.default_rng(self.seed)
+        self._modes = [(rng.uniform(-1, 1, 2) * self.elastic_px / 2, rng.uniform(-1, 1), rng.uniform(-1, 1),
+                        rng.uniform(0, 2 * np.pi)) for _ in range(3)]
+
+    def map(self, y, x):
+        h, w = self.height, self.width
+        cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+        th = np.deg2rad(self.rotation_deg)
+        c, s = np.cos(th), np.sin(th)
+        yy = c * (y - cy) - s * (x - cx) + cy + self.shift[1]
+        xx = s * (y - cy) + c * (x - cx) + cx + self.shift[0]
+        for amp, ky, kx, ph in self._modes:
+            wave = np.sin(2 * np.pi * (ky * y / h + kx * x / w) + ph)
+            xx = xx + amp[0] * wave
+            yy = yy + amp[1] * wave
+        return yy, xx
+
+    def inverse(self, ty, tx, iterations: int = 200):
+        y, x = np.array(ty, dtype=np.float64), np.array(tx, dtype=np.float64)
+        for _ in range(iterations):
+            yy, xx = self.map(y, x)
+            dy, dx = ty - yy, tx - xx
+            y, x = y + dy, x + dx
+            if max(np.abs(dy).max(), np.abs(dx).max()) < 1e-9:
+                break
+        return y, x
+
+
+def between_truth(reference: View, moving: View) -> np.ndarray:
+    """The field ``w`` (H, W, 2) with ``moving(p + w(p)) = reference(p)`` for the unmoved views."""
+    h, w = reference.height, reference.width
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    ty, tx = reference.map(y, x)
+    my, mx = moving.inverse(ty, tx)
+    return np.stack([mx - x, my - y], -1)
 
 
 def _texture(rng, shape, sigma):
@@ -139,7 +194,7 @@ def true_backward_flow(d: np.ndarray, iterations: int = 40) -> np.ndarray:
 
 
 def render_frames(background, footprints, activity, motion: Motion, frames, height: int, width: int,
-                  margin: int = MARGIN) -> np.ndarray:
+                  margin: int = MARGIN, view: View | None = None) -> np.ndarray:
     """Noise-free frames ``(n, H, W)`` float64 for the frame indices ``frames``."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float64)
     out = np.empty((len(frames), height, width))
@@ -148,8 +203,10 @@ def render_frames(background, footprints, activity, motion: Motion, frames, heig
         for (sy, sx, patch), a in zip(footprints, activity[t]):
             canvas[sy, sx] += CELL_BRIGHTNESS * (1.0 + DFF_PER_SPIKE * a) * patch
         d = motion.forward(t, height, width)
-        coords = [y + margin + d[..., 1], x + margin + d[..., 0]]
-        out[n] = ndi.map_coordinates(canvas, coords, order=3, mode="nearest")
+        qy, qx = y + d[..., 1], x + d[..., 0]
+        if view is not None:
+            qy, qx = view.map(qy, qx)
+        out[n] = ndi.map_coordinates(canvas, [qy + margin, qx + margin], order=3, mode="nearest")
     return out
 
 
@@ -162,16 +219,20 @@ class SyntheticSession:
     """
 
     def __init__(self, height=128, width=128, n_frames=60, seed=0, shift_px=3.0, warp_px=1.5,
-                 photons: float | None = 100.0, n_cells=None, channels=1, margin=MARGIN):
+                 photons: float | None = 100.0, n_cells=None, channels=1, margin=MARGIN,
+                 view: View | None = None, motion_seed: int | None = None):
         self.height, self.width, self.n_frames = height, width, n_frames
         self.channels = channels
         self.margin = margin
         self.photons = photons
+        self.view = view
         rng = np.random.default_rng(seed)
         self.background, self.footprints, self.centers = make_template(rng, height, width, n_cells, margin)
-        self.activity = calcium_traces(rng, len(self.footprints), n_frames)
-        self.motion = self._motion(rng, shift_px, warp_px)
-        self._noise_seed = seed + 1000
+        # a recording of the same field (same seed) moves and fires on its own
+        mrng = rng if motion_seed is None else np.random.default_rng(motion_seed)
+        self.activity = calcium_traces(mrng, len(self.footprints), n_frames)
+        self.motion = self._motion(mrng, shift_px, warp_px)
+        self._noise_seed = (seed if motion_seed is None else motion_seed) + 1000
 
     def _motion(self, rng, shift_px, warp_px) -> Motion:
         t = np.arange(self.n_frames)
@@ -194,7 +255,7 @@ class SyntheticSession:
         still = Motion(np.zeros((self.n_frames, 2)), [])
         mean_act = np.broadcast_to(self.activity.mean(axis=0), self.activity.shape)
         img = render_frames(self.background, self.footprints, mean_act, still, [0], self.height, self.width,
-                            self.margin)[0]
+                            self.margin, self.view)[0]
         return img * (self.photons or 1.0)
 
     def true_flow(self, t: int) -> np.ndarray:
@@ -206,7 +267,7 @@ class SyntheticSession:
         stop = self.n_frames if stop is None else stop
         idx = list(range(start, stop))
         clean = render_frames(self.background, self.footprints, self.activity, self.motion, idx, self.height,
-                              self.width, self.margin)
+                              self.width, self.margin, self.view)
         chans = [clean]
         for c in range(1, self.channels):
             chans.append(0.5 * clean + 0.2)
@@ -283,3 +344,21 @@ class MotionError:
     @property
     def epe(self) -> float:
         return self._epe / max(self.n, 1)
+
+
+
+
+def session_views(n: int, height: int, width: int, seed: int = 0, max_shift: float = 12.0,
+                  max_rotation: float = 1.5, elastic_px: float = 2.0) -> list[View]:
+    """``n`` views of one field of view: the middle one unmoved, the others shifted
+    (up to ``max_shift`` px), rotated (up to ``max_rotation`` degrees) and warped."""
+    rng = np.random.default_rng(seed)
+    views = []
+    for i in range(n):
+        if i == (n + 1) // 2 - 1:
+            views.append(View((0.0, 0.0), 0.0, elastic_px, seed * 100 + i, height, width))
+            continue
+        shift = tuple(rng.uniform(-max_shift, max_shift, 2))
+        views.append(View(shift, rng.uniform(-max_rotation, max_rotation), elastic_px, seed * 100 + i, height,
+                          width))
+    return views

@@ -30,7 +30,7 @@ _UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "Usage
 _ClickExit = typer.Exit
 _Abort = typer.Abort
 
-__all__ = ["make_app", "run_app", "fail", "info", "progress_bar", "parse_floats", "parse_frames"]
+__all__ = ["make_app", "run_app", "fail", "info", "progress_bar", "parse_floats", "parse_frames", "explicit"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -124,6 +124,12 @@ def progress_bar(description: str, enabled: bool | None = None):
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+def explicit(ctx, name: str) -> bool:
+    """Whether option ``name`` was given on the command line (config values yield to it)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
 
 
 def parse_floats(text: str, name: str, count: int | None = None) -> tuple[float, ...]:

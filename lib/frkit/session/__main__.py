@@ -1,0 +1,35 @@
+"""Session helpers used by the Makefile.
+
+``python -m frkit.session plan CONFIG``  check the session, write its Make rules, print their path
+``python -m frkit.session mark DIR STAGE``  set ``STAGE: done`` in ``DIR/status.json``
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..cli.harness import fail
+from ..errors import FrkitError
+from .config import load_config
+from .plan import plan
+from .status import mark_done
+
+PROG = "frkit-session"
+
+
+def main(argv=None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if len(args) == 2 and args[0] == "plan":
+            print(plan(load_config(args[1])))
+            return 0
+        if len(args) == 3 and args[0] == "mark":
+            mark_done(args[1], args[2])
+            return 0
+    except FrkitError as exc:
+        return fail(PROG, str(exc), exc.exit_code)
+    return fail(PROG, "usage: python -m frkit.session plan CONFIG | mark DIR STAGE")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
