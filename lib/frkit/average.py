@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .accumulate import add_frames
 from .errors import InputError
 
 __all__ = ["temporal_average"]
@@ -21,7 +22,7 @@ def temporal_average(reader, chunk: int = 256, progress=None) -> np.ndarray:
     total = np.zeros((h, w, c), dtype=np.float64)
     for a in range(0, t, chunk):
         b = min(t, a + chunk)
-        total += reader.read(a, b).sum(axis=0, dtype=np.float64)
+        add_frames(total, reader.read(a, b))
         if progress is not None:
             progress(b, t)
     avg = total / t

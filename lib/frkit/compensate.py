@@ -26,6 +26,7 @@ import numpy as np
 
 from . import layout
 from ._version import __version__
+from .accumulate import add_frames
 from .engine import RigidInit
 from .errors import InputError, OptionError, OutputError
 from .flow.params import QUALITY_MIN_LEVEL, FlowParams
@@ -367,7 +368,7 @@ def compensate_recording(reader, outdir: Path, opts: CompensateOptions, engine, 
                 b = min(n0, a + chunk)
                 _, proc = read_chunk(0, first_batch_end, a, b)
                 with timer("flow"):
-                    acc += engine.to_host(engine.flows(pyramid, proc, None, rigid)).sum(axis=0, dtype=np.float64)
+                    add_frames(acc, engine.to_host(engine.flows(pyramid, proc, None, rigid)))
                 advance(b - a)
             w_init = acc / n0
 
@@ -389,14 +390,13 @@ def compensate_recording(reader, outdir: Path, opts: CompensateOptions, engine, 
                 stats[a:b] = st
                 if b > carry_from:
                     s = max(a, carry_from)
-                    carry_sum += flows[s - a:].sum(axis=0, dtype=np.float64)
+                    add_frames(carry_sum, flows[s - a:])
                 if opts.update_reference and b > update_from:
                     s = max(a, update_from)
                     with timer("reference_update"):
                         warped = engine.to_host(engine.warp_planar(proc[s - a:], flows_dev[s - a:], ref_proc,
                                                                    opts.interpolation))
-                    part = warped.sum(axis=0, dtype=np.float64)
-                    ref_update_sum = part if ref_update_sum is None else ref_update_sum + part
+                    ref_update_sum = add_frames(ref_update_sum, warped)
                 with timer("write"):
                     video.append(reg)
                     idx.append((valid[..., None] * np.uint8(255)).astype(np.uint8))

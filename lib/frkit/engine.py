@@ -18,8 +18,8 @@ import numpy as np
 from .errors import OptionError
 from .flow.displacement import ReferencePyramid, warp
 from .flow.params import FlowParams
-from .flow.warp import flow_statistics, valid_mask, warp_frame
-from .preprocess import Preprocessor, cast_frames
+from .flow.warp import mask_and_statistics, warp_into
+from .preprocess import Preprocessor
 from .rigid import rigid_shift
 
 __all__ = ["CpuEngine", "available_cpus", "make_engine", "RigidInit"]
@@ -132,19 +132,19 @@ class CpuEngine:
         stats = np.empty((n, 4))
 
         def job(i):
-            reg[i] = cast_frames(warp_frame(frames[i], flows[i], fill, method), dtype)
-            valid[i] = valid_mask(flows[i])
-            stats[i] = flow_statistics(flows[i])
+            warp_into(frames[i], flows[i], fill, reg[i], method)
+            mask_and_statistics(flows[i], valid[i], stats[i])
 
         self._run(job, n)
         return reg, valid, stats
 
     def warp_frames(self, frames: np.ndarray, flow: np.ndarray, fill: np.ndarray, method: str, dtype) -> np.ndarray:
-        """Warp every frame of ``(n, H, W, C)`` by one field ``(H, W, 2)`` (reprojection)."""
+        """Warp ``(n, H, W, C)`` frames by one field ``(H, W, 2)`` or one each ``(n, H, W, 2)``."""
         reg = np.empty(frames.shape, dtype=dtype)
+        per_frame = flow.ndim == 4
 
         def job(i):
-            reg[i] = cast_frames(warp_frame(frames[i], flow, fill, method), dtype)
+            warp_into(frames[i], flow[i] if per_frame else flow, fill, reg[i], method)
 
         self._run(job, frames.shape[0])
         return reg

@@ -13,8 +13,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from .accumulate import add_frames
 from .flow.params import FlowParams
-from .flow.warp import warp_frame
 from .preprocess import NORM_EPS, Preprocessor, expand_sigma
 
 __all__ = ["default_reference_frames", "build_reference", "EXTRA_SMOOTHING", "ALPHA_EXTRA"]
@@ -86,10 +86,8 @@ def build_reference(reader, indices, sigma, params: FlowParams, engine, channel_
     for raw, smooth in _smoothed_chunks(reader, indices, pre, engine, chunk):
         lo = np.minimum(lo, smooth.min(axis=(0, 2, 3)))
         hi = np.maximum(hi, smooth.max(axis=(0, 2, 3)))
-        s = smooth.sum(axis=0, dtype=np.float64)
-        r = raw.sum(axis=0, dtype=np.float64)
-        total = s if total is None else total + s
-        raw_total = r if raw_total is None else raw_total + r
+        total = add_frames(total, smooth)
+        raw_total = add_frames(raw_total, raw)
     if channel_normalization == "joint":
         lo[:] = lo.min()
         hi[:] = hi.max()
@@ -105,9 +103,8 @@ def build_reference(reader, indices, sigma, params: FlowParams, engine, channel_
     for raw, smooth in _smoothed_chunks(reader, indices, pre, engine, chunk):
         proc = ((smooth - lo[None, :, None, None].astype(np.float32)) *
                 scale[None, :, None, None].astype(np.float32))
-        flows = engine.to_host(engine.flows(pyramid, proc))
-        for frame, flow in zip(raw, flows):
-            acc += warp_frame(frame, flow, raw_mean, "cubic")
+        flows = engine.flows(pyramid, proc)
+        add_frames(acc, engine.to_host(engine.warp_frames(raw, flows, raw_mean, "cubic", np.float64)))
         if progress is not None:
             progress(len(raw))
     return acc / n

@@ -10,52 +10,141 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .kernels import _keys
 
-__all__ = ["warp_frame", "valid_mask", "flow_statistics", "STAT_NAMES"]
+__all__ = ["warp_frame", "warp_into", "valid_mask", "flow_statistics", "mask_and_statistics", "STAT_NAMES"]
 
 STAT_NAMES = ("mean_disp", "max_disp", "mean_div", "mean_translation")
 
 
+A = -0.75
+
+
+@nb.njit(inline="always", nogil=True, cache=True, fastmath={"contract", "nsz"})
+def _keys4(t):
+    """Keys weights of the taps at offsets -1, 0, 1, 2 for a fraction ``t`` in [0, 1).
+
+    Each tap's distance lies in a known interval, so no branches."""
+    s = 1.0 - t
+    u = 1.0 + t
+    v = 2.0 - t
+    w0 = ((A * u - 5.0 * A) * u + 8.0 * A) * u - 4.0 * A
+    w1 = ((A + 2.0) * t - (A + 3.0)) * t * t + 1.0
+    w2 = ((A + 2.0) * s - (A + 3.0)) * s * s + 1.0
+    w3 = ((A * v - 5.0 * A) * v + 8.0 * A) * v - 4.0 * A
+    return w0, w1, w2, w3
+
+
 @nb.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract", "nsz"})
-def _warp_hwc(src, flow, fill, out, cubic):
+def _warp_cast(src, flow, fill, out, cubic, to_int, lo, hi):
+    """Warp ``src (H, W, C)`` by ``flow`` into ``out`` (any dtype); integers rounded and clipped."""
     H, W, C = src.shape
+    acc = np.empty(C)
     for y in range(H):
         for x in range(W):
             mx = x + np.float64(flow[y, x, 0])
             my = y + np.float64(flow[y, x, 1])
             if mx < 0.0 or mx >= W or my < 0.0 or my >= H:
                 for k in range(C):
-                    out[y, x, k] = fill[y, x, k]
-                continue
-            if mx > W - 1:
-                mx = W - 1.0
-            if my > H - 1:
-                my = H - 1.0
-            x0 = int(mx)
-            y0 = int(my)
-            tx = mx - x0
-            ty = my - y0
-            if cubic:
-                xs = (max(x0 - 1, 0), x0, min(x0 + 1, W - 1), min(x0 + 2, W - 1))
-                ys = (max(y0 - 1, 0), y0, min(y0 + 1, H - 1), min(y0 + 2, H - 1))
-                wx = (_keys(tx + 1.0), _keys(tx), _keys(1.0 - tx), _keys(2.0 - tx))
-                wy = (_keys(ty + 1.0), _keys(ty), _keys(1.0 - ty), _keys(2.0 - ty))
-                for k in range(C):
-                    acc = 0.0
-                    for a in range(4):
-                        row = 0.0
-                        for b in range(4):
-                            row += wx[b] * src[ys[a], xs[b], k]
-                        acc += wy[a] * row
-                    out[y, x, k] = acc
+                    acc[k] = fill[y, x, k]
             else:
-                x1 = min(x0 + 1, W - 1)
-                y1 = min(y0 + 1, H - 1)
-                for k in range(C):
-                    top = (1.0 - tx) * src[y0, x0, k] + tx * src[y0, x1, k]
-                    bot = (1.0 - tx) * src[y1, x0, k] + tx * src[y1, x1, k]
-                    out[y, x, k] = (1.0 - ty) * top + ty * bot
+                if mx > W - 1:
+                    mx = W - 1.0
+                if my > H - 1:
+                    my = H - 1.0
+                x0 = int(mx)
+                y0 = int(my)
+                tx = mx - x0
+                ty = my - y0
+                if cubic:
+                    wx0, wx1, wx2, wx3 = _keys4(tx)
+                    wy0, wy1, wy2, wy3 = _keys4(ty)
+                    if x0 >= 1 and x0 + 2 < W and y0 >= 1 and y0 + 2 < H:
+                        xa, xb, xc, xd = x0 - 1, x0, x0 + 1, x0 + 2
+                        ya, yb, yc, yd = y0 - 1, y0, y0 + 1, y0 + 2
+                    else:  # replicate the edge
+                        xa, xb, xc, xd = max(x0 - 1, 0), x0, min(x0 + 1, W - 1), min(x0 + 2, W - 1)
+                        ya, yb, yc, yd = max(y0 - 1, 0), y0, min(y0 + 1, H - 1), min(y0 + 2, H - 1)
+                    for k in range(C):
+                        r0 = wx0 * src[ya, xa, k] + wx1 * src[ya, xb, k] + wx2 * src[ya, xc, k] + wx3 * src[ya, xd, k]
+                        r1 = wx0 * src[yb, xa, k] + wx1 * src[yb, xb, k] + wx2 * src[yb, xc, k] + wx3 * src[yb, xd, k]
+                        r2 = wx0 * src[yc, xa, k] + wx1 * src[yc, xb, k] + wx2 * src[yc, xc, k] + wx3 * src[yc, xd, k]
+                        r3 = wx0 * src[yd, xa, k] + wx1 * src[yd, xb, k] + wx2 * src[yd, xc, k] + wx3 * src[yd, xd, k]
+                        acc[k] = wy0 * r0 + wy1 * r1 + wy2 * r2 + wy3 * r3
+                else:
+                    x1 = min(x0 + 1, W - 1)
+                    y1 = min(y0 + 1, H - 1)
+                    for k in range(C):
+                        top = (1.0 - tx) * src[y0, x0, k] + tx * src[y0, x1, k]
+                        bot = (1.0 - tx) * src[y1, x0, k] + tx * src[y1, x1, k]
+                        acc[k] = (1.0 - ty) * top + ty * bot
+            for k in range(C):
+                v = acc[k]
+                if to_int:
+                    v = np.rint(v)
+                    v = lo if v < lo else (hi if v > hi else v)
+                out[y, x, k] = v
+
+
+def warp_into(frame: np.ndarray, flow: np.ndarray, fill: np.ndarray, out: np.ndarray, method: str = "cubic"):
+    """Warp one frame into ``out`` of any numeric dtype (integers rounded and clipped, never wrapped)."""
+    if method not in ("cubic", "linear"):
+        raise ValueError(f"unknown interpolation {method!r}")
+    kind = out.dtype.kind
+    if kind in "iu":
+        info = np.iinfo(out.dtype)
+        lo, hi, to_int = float(info.min), float(info.max), True
+    else:
+        lo, hi, to_int = 0.0, 0.0, False
+    _warp_cast(np.ascontiguousarray(frame), np.ascontiguousarray(flow), np.ascontiguousarray(fill, dtype=np.float64),
+               out, method == "cubic", to_int, lo, hi)
+    return out
+
+
+@nb.njit(nogil=True, cache=True, error_model="numpy")
+def _mask_stats(flow, valid, stats):
+    H, W, _ = flow.shape
+    s_mag = 0.0
+    m_mag = 0.0
+    su = 0.0
+    sv = 0.0
+    sdiv = 0.0
+    for y in range(H):
+        for x in range(W):
+            u = np.float64(flow[y, x, 0])
+            v = np.float64(flow[y, x, 1])
+            px = x + u
+            py = y + v
+            valid[y, x] = px >= 0.0 and px < W and py >= 0.0 and py < H
+            m = np.sqrt(u * u + v * v)
+            s_mag += m
+            m_mag = max(m_mag, m)
+            su += u
+            sv += v
+            # central differences, one-sided at the edges (numpy.gradient)
+            if W > 1:
+                if x == 0:
+                    sdiv += np.float64(flow[y, 1, 0]) - u
+                elif x == W - 1:
+                    sdiv += u - np.float64(flow[y, x - 1, 0])
+                else:
+                    sdiv += 0.5 * (np.float64(flow[y, x + 1, 0]) - np.float64(flow[y, x - 1, 0]))
+            if H > 1:
+                if y == 0:
+                    sdiv += np.float64(flow[1, x, 1]) - v
+                elif y == H - 1:
+                    sdiv += v - np.float64(flow[y - 1, x, 1])
+                else:
+                    sdiv += 0.5 * (np.float64(flow[y + 1, x, 1]) - np.float64(flow[y - 1, x, 1]))
+    n = H * W
+    stats[0] = s_mag / n
+    stats[1] = m_mag
+    stats[2] = sdiv / n
+    stats[3] = np.sqrt((su / n) ** 2 + (sv / n) ** 2)
+
+
+def mask_and_statistics(flow: np.ndarray, valid: np.ndarray, stats: np.ndarray) -> None:
+    """Valid mask (in-bounds rule) and :data:`STAT_NAMES` of one flow, in one pass."""
+    _mask_stats(np.ascontiguousarray(flow), valid, stats)
 
 
 def warp_frame(frame: np.ndarray, flow: np.ndarray, fill: np.ndarray, method: str = "cubic") -> np.ndarray:
@@ -65,12 +154,7 @@ def warp_frame(frame: np.ndarray, flow: np.ndarray, fill: np.ndarray, method: st
     pixels. ``method`` is ``cubic`` (Keys, a = -0.75) or ``linear``; taps
     beyond the edge replicate the edge pixel.
     """
-    if method not in ("cubic", "linear"):
-        raise ValueError(f"unknown interpolation {method!r}")
-    out = np.empty(frame.shape, dtype=np.float64)
-    _warp_hwc(np.ascontiguousarray(frame), np.ascontiguousarray(flow),
-              np.ascontiguousarray(fill, dtype=np.float64), out, method == "cubic")
-    return out
+    return warp_into(frame, flow, fill, np.empty(frame.shape, dtype=np.float64), method)
 
 
 def valid_mask(flow: np.ndarray) -> np.ndarray:
