@@ -33,6 +33,7 @@ from .flow.params import QUALITY_MIN_LEVEL, FlowParams
 from .flow.warp import STAT_NAMES
 from .io.atomic import partial_path, save_npy_atomic, save_npz_atomic, write_json_atomic
 from .io.writers import Hdf5VideoWriter
+from .pipelining import BackgroundWriter, ReadAhead
 from .preprocess import Preprocessor, expand_sigma
 from .reference import build_reference, default_reference_frames
 
@@ -346,17 +347,20 @@ def compensate_recording(reader, outdir: Path, opts: CompensateOptions, engine, 
                                     dataset_names=list(layout.FLOW_DATASETS))
             writers.append(wfile)
 
-        def read_chunk(b0, b1, a, b):
-            """Raw frames [a, b) and their preprocessed planes (batch [b0, b1))."""
-            with timer("read"):
-                lo, hi = max(b0, a - t_radius), min(b1, b + t_radius)
-                frames = reader.read(lo, hi)
-                _check_finite(frames, lo, path)
+        def load(span):
+            """Raw frames [a, b) and the frames to preprocess (batch [b0, b1)); runs read-ahead."""
+            b0, b1, a, b = span
+            t0 = time.perf_counter()
+            lo, hi = max(b0, a - t_radius), min(b1, b + t_radius)
+            frames = reader.read(lo, hi)
+            _check_finite(frames, lo, path)
             raw = frames[a - lo:b - lo]
-            with timer("preprocess"):
-                src = pre.temporal(frames, np.arange(a - b0, b - b0), b1 - b0, lo - b0) if t_radius else raw
-                proc = engine.preprocess(src, pre)
-            return raw, proc
+            src = pre.temporal(frames, np.arange(a - b0, b - b0), b1 - b0, lo - b0) if t_radius else raw
+            timer.seconds["read"] = timer.seconds.get("read", 0.0) + time.perf_counter() - t0
+            return raw, src
+
+        def spans(first, last, b0, b1):
+            return [(b0, b1, a, min(last, a + chunk)) for a in range(first, last, chunk)]
 
         # flow initialization from the first frames
         w_init = None
@@ -364,50 +368,58 @@ def compensate_recording(reader, outdir: Path, opts: CompensateOptions, engine, 
             first_batch_end = min(n_frames, opts.buffer_size)
             n0 = min(INIT_FRAMES_FIRST, first_batch_end)
             acc = np.zeros((height, width, 2))
-            for a in range(0, n0, chunk):
-                b = min(n0, a + chunk)
-                _, proc = read_chunk(0, first_batch_end, a, b)
-                with timer("flow"):
-                    add_frames(acc, engine.to_host(engine.flows(pyramid, proc, None, rigid)))
-                advance(b - a)
+            with ReadAhead(spans(0, n0, 0, first_batch_end), load) as chunks:
+                for (_, _, a, b), (_, src) in chunks:
+                    with timer("preprocess"):
+                        proc = engine.preprocess(src, pre)
+                    with timer("flow"):
+                        add_frames(acc, engine.to_host(engine.flows(pyramid, proc, None, rigid)))
+                    advance(b - a)
             w_init = acc / n0
 
         stats = np.empty((n_frames, 4))
-        for b0 in range(0, n_frames, opts.buffer_size):
-            b1 = min(n_frames, b0 + opts.buffer_size)
-            carry_from = b1 - min(INIT_FRAMES_CARRY, b1 - b0)
-            update_from = b1 - min(REFERENCE_UPDATE_FRAMES, b1 - b0)
-            carry_sum = np.zeros((height, width, 2))
-            ref_update_sum = None
-            for a in range(b0, b1, chunk):
-                b = min(b1, a + chunk)
-                raw, proc = read_chunk(b0, b1, a, b)
-                with timer("flow"):
-                    flows_dev = engine.flows(pyramid, proc, w_init, rigid)
-                with timer("warp"):
-                    reg, valid, st = engine.warp_output(raw, flows_dev, ref_raw, opts.interpolation, out_dtype)
-                    flows = engine.to_host(flows_dev)
-                stats[a:b] = st
-                if b > carry_from:
-                    s = max(a, carry_from)
-                    add_frames(carry_sum, flows[s - a:])
-                if opts.update_reference and b > update_from:
-                    s = max(a, update_from)
-                    with timer("reference_update"):
-                        warped = engine.to_host(engine.warp_planar(proc[s - a:], flows_dev[s - a:], ref_proc,
-                                                                   opts.interpolation))
-                    ref_update_sum = add_frames(ref_update_sum, warped)
-                with timer("write"):
-                    video.append(reg)
-                    idx.append((valid[..., None] * np.uint8(255)).astype(np.uint8))
-                    if wfile is not None:
-                        wfile.append(flows)
-                advance(b - a)
-            if opts.update_initialization_w:
-                w_init = carry_sum / (b1 - carry_from)
-            if opts.update_reference and ref_update_sum is not None:
-                ref_proc = (ref_update_sum / (b1 - update_from)).astype(np.float32)
-                pyramid = engine.prepare(ref_proc, params)
+        batches = [(b0, min(n_frames, b0 + opts.buffer_size)) for b0 in range(0, n_frames, opts.buffer_size)]
+        # I/O overlaps compute: the next chunk is read and the last one written
+        # while this one is computed (the GPU path depends on it)
+        with ReadAhead([sp for b0, b1 in batches for sp in spans(b0, b1, b0, b1)], load) as chunks, \
+                BackgroundWriter() as background:
+            chunk_iter = iter(chunks)
+            for b0, b1 in batches:
+                carry_from = b1 - min(INIT_FRAMES_CARRY, b1 - b0)
+                update_from = b1 - min(REFERENCE_UPDATE_FRAMES, b1 - b0)
+                carry_sum = np.zeros((height, width, 2))
+                ref_update_sum = None
+                for _ in range(len(spans(b0, b1, b0, b1))):
+                    (_, _, a, b), (raw, src) = next(chunk_iter)
+                    with timer("preprocess"):
+                        proc = engine.preprocess(src, pre)
+                    with timer("flow"):
+                        flows_dev = engine.flows(pyramid, proc, w_init, rigid)
+                        engine.synchronize()
+                    with timer("warp"):
+                        reg, valid, st = engine.warp_output(raw, flows_dev, ref_raw, opts.interpolation, out_dtype)
+                    stats[a:b] = st
+                    # flows come back to the host only where they are needed
+                    flows = engine.to_host(flows_dev) if wfile is not None else None
+                    if b > carry_from:
+                        s = max(a, carry_from)
+                        tail = flows[s - a:] if flows is not None else engine.to_host(flows_dev[s - a:])
+                        add_frames(carry_sum, tail)
+                    if opts.update_reference and b > update_from:
+                        s = max(a, update_from)
+                        with timer("reference_update"):
+                            warped = engine.to_host(engine.warp_planar(proc[s - a:], flows_dev[s - a:], ref_proc,
+                                                                       opts.interpolation))
+                        ref_update_sum = add_frames(ref_update_sum, warped)
+                    mask = (valid[..., None] * np.uint8(255)).astype(np.uint8)
+                    background.submit(_append_job(timer, video, reg, idx, mask, wfile, flows))
+                    advance(b - a)
+                if opts.update_initialization_w:
+                    w_init = carry_sum / (b1 - carry_from)
+                if opts.update_reference and ref_update_sum is not None:
+                    ref_proc = (ref_update_sum / (b1 - update_from)).astype(np.float32)
+                    pyramid = engine.prepare(ref_proc, params)
+            background.flush()
 
         # commit: data first, the record last (it marks the set complete)
         with timer("write"):
@@ -450,6 +462,18 @@ def compensate_recording(reader, outdir: Path, opts: CompensateOptions, engine, 
     }
     write_json_atomic(outdir / layout.RECORD, json.loads(json.dumps(record, default=_json_default)))
     return summary
+
+
+def _append_job(timer, video, reg, idx, mask, wfile, flows):
+    def job():
+        t0 = time.perf_counter()
+        video.append(reg)
+        idx.append(mask)
+        if wfile is not None:
+            wfile.append(flows)
+        timer.seconds["write"] = timer.seconds.get("write", 0.0) + time.perf_counter() - t0
+
+    return job
 
 
 def _json_default(obj):

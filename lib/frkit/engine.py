@@ -164,6 +164,9 @@ class CpuEngine:
     def to_host(self, array):
         return array
 
+    def synchronize(self) -> None:
+        """Wait for queued work (nothing is queued on the CPU)."""
+
 
 def make_engine(device: str = "cpu", workers: int | None = None):
     """Engine for ``device``: ``cpu``, ``cuda`` or ``cuda:N``."""

@@ -1,16 +1,17 @@
-"""The CUDA engine (CuPy). Optional: ``pip install frkit[gpu]``."""
+"""The GPU path: CuPy kernels, a whole batch of frames per launch.
+
+Optional: ``pip install 'frkit[gpu]'`` (CuPy for CUDA 12). Without CuPy or
+without a GPU, ``--device cuda`` stops at once with a clear message; the CPU
+path does not import anything from here.
+"""
 
 from __future__ import annotations
-
-from ..errors import OptionError
 
 __all__ = ["make_cuda_engine"]
 
 
 def make_cuda_engine(device: str):
-    """Engine for ``cuda`` / ``cuda:N``; a clear OptionError when CUDA is unavailable."""
-    try:
-        import cupy  # noqa: F401
-    except ImportError:
-        raise OptionError(f"--device {device}: CuPy is not installed (pip install 'frkit[gpu]')") from None
-    raise OptionError(f"--device {device}: the CUDA engine is not available in this version")
+    """Engine for ``cuda`` / ``cuda:N`` (see :mod:`frkit.gpu.engine`)."""
+    from .engine import make_cuda_engine as make
+
+    return make(device)
