@@ -113,6 +113,7 @@ class GpuEngine:
     def flows(self, pyramid: BatchPyramid, proc, init=None, rigid=None):
         """Flows ``(n, H, W, 2)`` float32 on the device."""
         xp = self.xp
+        proc = xp.asarray(proc, dtype=xp.float32)  # host arrays too (fr-align)
         n = proc.shape[0]
         start = None if init is None else np.ascontiguousarray(np.moveaxis(init, -1, 0), dtype=np.float32)
         if rigid is not None:
