@@ -21,7 +21,8 @@ app = make_app(HELP)
 
 @app.command(help=HELP)
 def average(
-    compensated: Annotated[Path, typer.Argument(help="Compensated video.", show_default=False)],
+    compensated: Annotated[Path, typer.Argument(help="Compensated video, or a stage-1 folder holding one.",
+                                                show_default=False)],
     output: Annotated[Optional[Path], typer.Option(
         "-o", "--output", help="Output .npy (default: temporal_average.npy next to the video).",
         show_default=False)] = None,
@@ -31,10 +32,10 @@ def average(
         help="session.toml: also mark stage1 done in the video's folder (status.json).")] = None,
 ) -> int:
     from frkit import layout
-    from frkit.paths import require_file
+    from frkit.paths import resolve_video
     from frkit.session.stages import average_video
 
-    require_file(compensated, "video")
+    compensated = resolve_video(compensated)
     if config is not None:
         from frkit.session.config import load_config
 

@@ -39,7 +39,8 @@ class Format(str, Enum):
 @app.command(help=HELP)
 def reproject(
     ctx: typer.Context,
-    compensated: Annotated[Optional[Path], typer.Argument(help="Compensated video.", show_default=False)] = None,
+    compensated: Annotated[Optional[Path], typer.Argument(
+        help="Compensated video, or a stage-1 folder holding one.", show_default=False)] = None,
     w_to_reference: Annotated[Optional[Path], typer.Argument(help="Its w_to_reference.npz.",
                                                              show_default=False)] = None,
     output: Annotated[Optional[Path], typer.Option(
@@ -62,7 +63,7 @@ def reproject(
     from frkit.engine import make_engine
     from frkit.errors import OptionError
     from frkit.io import open_video, open_video_writer
-    from frkit.paths import require_file
+    from frkit.paths import resolve_video
     from frkit.reproject import fill_image, output_dtype, reproject as run
     from frkit.session.final import load_average, load_flow
     from frkit.session.plan import ALIGN_EXT, aligned_name
@@ -86,10 +87,11 @@ def reproject(
         files, c = session_files(cfg)
         ref_avg = reference_average or files[c].average
         for f in files:
-            jobs.append((f.compensated, f.w_to_reference, f.aligned_video, ref_avg))
+            jobs.append((f.compensated.parent, f.w_to_reference, f.aligned_video, ref_avg))
     elif compensated is None or w_to_reference is None:
         raise OptionError("give both COMPENSATED and W_TO_REFERENCE")
     else:
+        compensated = resolve_video(compensated)
         stem = compensated.parent.name if compensated.stem.lower() == "compensated" else compensated.stem
         ref_avg = reference_average
         if ref_avg is None and cfg is not None:
@@ -106,7 +108,7 @@ def reproject(
     engine = make_engine(device, workers)
     try:
         for video, field, out, ref_avg in jobs:
-            require_file(video, "video")
+            video = resolve_video(video)
             flow = load_flow(field)
             avg = load_average(ref_avg) if (fill == Fill.reference and ref_avg is not None) else None
             with open_video(video) as reader:

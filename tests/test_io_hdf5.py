@@ -290,3 +290,15 @@ def test_corrupt_chunk_fails_on_read(tmp_path):
             r.read(2, 5)
         with pytest.raises(InputError, match=r"badchunk\.h5"):
             r.read_indices([3])
+
+
+def test_matlab_4d_recording_dataset(tmp_path):
+    # MATLAB Flow-Registration writes 4-D video as 'recording', H x W x C x T in
+    # MATLAB's order, which h5py sees as (T, C, W, H)
+    vid = np.random.default_rng(3).integers(0, 4000, (5, 6, 7, 2)).astype(np.uint16)
+    p = tmp_path / "matlab.h5"
+    with h5py.File(p, "w") as f:
+        f["recording"] = np.ascontiguousarray(vid.transpose(0, 3, 2, 1))
+    with open_video(p) as r:
+        assert r.shape == (5, 6, 7, 2)
+        assert np.array_equal(r.read(0, 5), vid)

@@ -34,7 +34,7 @@ from .flow.warp import STAT_NAMES
 from .io.atomic import partial_path, save_npy_atomic, save_npz_atomic, write_json_atomic
 from .io.writers import Hdf5VideoWriter
 from .pipelining import BackgroundWriter, ReadAhead
-from .preprocess import Preprocessor, expand_sigma
+from .preprocess import Preprocessor, check_finite, expand_sigma
 from .reference import build_reference, default_reference_frames
 
 __all__ = ["CompensateOptions", "compensate_recording", "OUTPUT_DTYPES"]
@@ -128,6 +128,13 @@ class CompensateOptions:
         d["min_level_effective"] = self.effective_min_level
         return d
 
+    def result_parameters(self) -> dict:
+        """The options that change the results (not workers or chunking), JSON-normalized."""
+        d = self.to_record()
+        for k in ("workers", "chunk_size"):
+            d.pop(k)
+        return json.loads(json.dumps(d, default=_json_default))
+
 
 _INT_FIELDS = ("levels", "min_level", "update_lag", "iterations", "bin_size", "buffer_size", "cc_up", "workers")
 _FLOAT_FIELDS = ("eta", "a_smooth", "a_data")
@@ -220,12 +227,6 @@ def _load_reference_file(path: str, shape) -> np.ndarray:
     return ref
 
 
-def _check_finite(frames: np.ndarray, first_index: int, path) -> None:
-    if frames.dtype.kind == "f" and not np.isfinite(frames).all():
-        bad = first_index + int(np.argmax(~np.isfinite(frames).reshape(len(frames), -1).all(axis=1)))
-        raise InputError(f"{path}: frame {bad} contains NaN or Inf")
-
-
 class _Timer:
     """Accumulated wall time per pipeline stage (reported in the record)."""
 
@@ -304,7 +305,8 @@ def compensate_recording(reader, outdir: Path, opts: CompensateOptions, engine, 
         raise OutputError(f"{outdir}: output directory is not writable")
     # a stale result must not survive a failed rerun: remove the record
     # first (it marks a complete set), then the outputs this run replaces
-    for name in reversed(layout.COMPENSATE_OUTPUTS):
+    # (pyflowreg reads compensated.hdf5 before .HDF5: a stale one must go too)
+    for name in reversed(layout.COMPENSATE_OUTPUTS + layout.COMPENSATED_ALIASES):
         for p in (outdir / name, partial_path(outdir / name)):
             if p.exists():
                 p.unlink()
@@ -353,7 +355,7 @@ def compensate_recording(reader, outdir: Path, opts: CompensateOptions, engine, 
             t0 = time.perf_counter()
             lo, hi = max(b0, a - t_radius), min(b1, b + t_radius)
             frames = reader.read(lo, hi)
-            _check_finite(frames, lo, path)
+            check_finite(frames, range(lo, hi), path)
             raw = frames[a - lo:b - lo]
             src = pre.temporal(frames, np.arange(a - b0, b - b0), b1 - b0, lo - b0) if t_radius else raw
             timer.seconds["read"] = timer.seconds.get("read", 0.0) + time.perf_counter() - t0
@@ -457,6 +459,7 @@ def compensate_recording(reader, outdir: Path, opts: CompensateOptions, engine, 
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "input": input_info or {"path": str(path)},
         "parameters": opts.to_record(),
+        "result_parameters": opts.result_parameters(),
         "outputs": [n for n in layout.COMPENSATE_OUTPUTS if (outdir / n).exists() or n == layout.RECORD],
         "summary": summary,
     }

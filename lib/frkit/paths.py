@@ -7,7 +7,7 @@ from pathlib import Path
 from . import layout
 from .errors import InputError, OutputError
 
-__all__ = ["check_distinct_output", "require_file"]
+__all__ = ["check_distinct_output", "require_file", "resolve_video"]
 
 
 def require_file(path, what: str = "input") -> Path:
@@ -16,8 +16,19 @@ def require_file(path, what: str = "input") -> Path:
     if not p.exists():
         raise InputError(f"{p}: no such file")
     if p.is_dir():
-        raise InputError(f"{p}: is a directory, expected a {what} file")
+        raise InputError(f"{p}: is a directory, not a file")
     return p
+
+
+def resolve_video(path) -> Path:
+    """A video file, or the compensated video of a stage-1 folder (either spelling)."""
+    p = Path(path)
+    if p.is_dir():
+        found = layout.find_compensated(p)
+        if found is None:
+            raise InputError(f"{p}: no compensated.HDF5 (or .hdf5) in this folder; run stage 1 first")
+        return found
+    return require_file(p, "video")
 
 
 def check_distinct_output(input_path, outdir, names=layout.COMPENSATE_OUTPUTS) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "normalization_range",
     "temporal_weights",
     "bin_frames",
+    "check_finite",
 ]
 
 NORM_EPS = 1e-8
@@ -216,6 +217,17 @@ def expand_sigma(sigma, n_channels: int) -> np.ndarray:
         raise ValueError("sigma values must be finite and >= 0")
     rows = [s[k] if k < len(s) else s[0] for k in range(n_channels)]
     return np.array(rows, dtype=np.float64)
+
+
+def check_finite(frames: np.ndarray, frame_numbers, source) -> None:
+    """InputError naming the first frame with NaN or Inf (float data only)."""
+    if frames.dtype.kind != "f":
+        return
+    ok = np.isfinite(frames.reshape(len(frames), -1)).all(axis=1)
+    if not ok.all():
+        from .errors import InputError
+
+        raise InputError(f"{source}: frame {frame_numbers[int(np.argmin(ok))]} contains NaN or Inf")
 
 
 def bin_frames(frames: np.ndarray, bin_size: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .accumulate import add_frames
 from .flow.params import FlowParams
-from .preprocess import NORM_EPS, Preprocessor, expand_sigma
+from .preprocess import NORM_EPS, Preprocessor, check_finite, expand_sigma
 
 __all__ = ["default_reference_frames", "build_reference", "EXTRA_SMOOTHING", "ALPHA_EXTRA"]
 
@@ -51,7 +51,9 @@ def _smoothed_chunks(reader, indices, pre: Preprocessor, engine, chunk: int):
     for a in range(0, n, chunk):
         b = min(n, a + chunk)
         lo, hi = _window(a, b, radius, n)
-        frames = reader.read_indices([indices[p] for p in range(lo, hi)])
+        numbers = [indices[p] for p in range(lo, hi)]
+        frames = reader.read_indices(numbers)
+        check_finite(frames, numbers, reader.path)
         raw = frames[a - lo:b - lo]
         if radius:
             frames = pre.temporal(frames, np.arange(a, b), n, lo)

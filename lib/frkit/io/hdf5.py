@@ -106,7 +106,10 @@ class Hdf5Reader(VideoReader):
             if axes is not None:
                 canon = parse_axes(axes, len(shape), where, reverse=matlab, allow_channel=len(names) == 1)
             else:
-                canon = default_axes(len(shape), where, matlab=matlab)
+                # MATLAB Flow-Registration stores 4-D HDF5 video as a dataset
+                # named 'recording' in MATLAB's H x W x C x T order
+                matlab_4d = not matlab and len(shape) == 4 and names[0].rsplit("/", 1)[-1] == "recording"
+                canon = default_axes(len(shape), where, matlab=matlab or matlab_4d)
                 if len(names) > 1 and "C" in canon:
                     raise InputError(f"{where}: each of several channel {what}s must be 3-D; "
                                      "give the axis order with --axes")

@@ -25,9 +25,14 @@ import json
 import shlex
 from pathlib import Path
 
+import h5py
+
 from .. import layout
-from ..errors import InputError
+from .._version import __version__
+from ..compensate import CompensateOptions, describe_input, options_from_values
+from ..errors import FrkitError, InputError
 from ..io import open_video
+from ..io.atomic import write_json_atomic
 from .config import SessionConfig
 from .final import FINAL_NPZ
 
@@ -40,12 +45,14 @@ def aligned_name(stem: str, fmt: str) -> str:
     return f"aligned_{stem}.{ALIGN_EXT[fmt.upper()]}"
 
 
-def check_recordings(cfg: SessionConfig, recordings: list[Path]) -> tuple[int, int, int]:
-    """All recordings readable with one frame size and channel count; returns (H, W, C)."""
+def check_recordings(cfg: SessionConfig, recordings: list[Path]) -> dict[Path, int]:
+    """All recordings readable with one frame size and channel count; returns their frame counts."""
     first = None
+    counts = {}
     for p in recordings:
         with open_video(p) as r:
             t, h, w, c = r.shape
+        counts[p] = t
         if t < 2:
             raise InputError(f"{p}: has {t} frame(s); need at least 2")
         if first is None:
@@ -54,7 +61,69 @@ def check_recordings(cfg: SessionConfig, recordings: list[Path]) -> tuple[int, i
             fh, fw, fc = first[1]
             raise InputError(f"{p.name} is {h}x{w} with {c} channel(s) but {first[0].name} is {fh}x{fw} with "
                              f"{fc}; a session needs one frame size and channel count")
-    return first[1]
+    return counts
+
+
+def _stage1_parameters(cfg: SessionConfig) -> dict:
+    opts = CompensateOptions(**options_from_values(cfg.compensate_overrides(), f"{cfg.source}: flow_options"))
+    return opts.validate().result_parameters()
+
+
+def _complete_peer_output(folder: Path, expected_frames: int) -> bool:
+    """A stage-1 folder written by another tool (no record) that is whole:
+    the video has the expected frame count (and its own frame_count
+    attribute, where written, agrees) and idx.hdf has the same frames."""
+    video = layout.find_compensated(folder)
+    idx = folder / layout.VALID_IDX
+    if video is None or not idx.is_file():
+        return False
+    try:
+        with open_video(video) as v, open_video(idx) as m:
+            if v.shape[0] != expected_frames or m.shape[:3] != v.shape[:3]:
+                return False
+            v.read(v.shape[0] - 1, v.shape[0])  # the last frame is really there
+        with h5py.File(video, "r") as f:
+            declared = f.attrs.get("frame_count")
+            if declared is not None and int(declared) != expected_frames:
+                return False
+    except (FrkitError, OSError, ValueError):
+        return False
+    return True
+
+
+def reconcile_stage1(cfg: SessionConfig, recordings: list[Path], counts: dict[Path, int]) -> dict[str, str]:
+    """Decide from the records, not from timestamps alone, which stage-1 results stand.
+
+    A frkit record whose input (path, size, mtime) or result parameters differ
+    from now is removed (its outputs are out of date). A complete folder from
+    another tool, without a record, is adopted: a record is written for it. An
+    incomplete one is left for fr-compensate to redo. Returns stem -> action.
+    """
+    params = _stage1_parameters(cfg)
+    bin_size = int(params.get("bin_size", 1))
+    actions = {}
+    for p in recordings:
+        folder = cfg.recording_dir(p)
+        rec_path = folder / layout.RECORD
+        now = describe_input(p)
+        if rec_path.is_file():
+            try:
+                rec = json.loads(rec_path.read_text())
+                same_input = all(rec["input"].get(k) == now[k] for k in ("path", "size", "mtime"))
+                same_params = rec.get("result_parameters") == params
+            except (ValueError, KeyError, TypeError, AttributeError):
+                same_input = same_params = False
+            if not (same_input and same_params):
+                rec_path.unlink()
+                actions[p.stem] = "stale"
+            continue
+        expected = -(-counts[p] // bin_size)
+        if _complete_peer_output(folder, expected):
+            write_json_atomic(rec_path, {"tool": "adopted", "frkit_version": __version__, "input": now,
+                                         "result_parameters": params,
+                                         "note": "stage-1 outputs written by another tool, checked complete"})
+            actions[p.stem] = "adopted"
+    return actions
 
 
 def _write_if_changed(path: Path, text: str) -> bool:
@@ -78,7 +147,8 @@ def plan(cfg: SessionConfig) -> Path:
     """Validate the session and write its Make rules; returns the path of ``session.mk``."""
     recordings = cfg.recordings()
     center = cfg.center_index(recordings)
-    check_recordings(cfg, recordings)
+    counts = check_recordings(cfg, recordings)
+    reconcile_stage1(cfg, recordings, counts)
     out, final = cfg.output_dir, cfg.final_dir
     state = out / ".frkit"
     state.mkdir(parents=True, exist_ok=True)
@@ -110,11 +180,11 @@ def plan(cfg: SessionConfig) -> Path:
             f"{rec[s]}: {_q(p.resolve())} {st}/stage1.json",
             f"\tfr-compensate {_q(p.resolve())} -o {d}{cfg_arg} -q",
             f"{avg[s]}: {rec[s]}",
-            f"\tfr-average {d}/{layout.COMPENSATED} -o $@{cfg_arg}",
+            f"\tfr-average {d} -o $@{cfg_arg}",
             f"{wref[s]}: {avg[s]} {avg[c_stem]} {st}/stage2.json {st}/center",
             f"\tfr-align {avg[c_stem]} {avg[s]} -o $@{cfg_arg}",
             f"{videos[s]}: {rec[s]} {wref[s]} {avg[c_stem]} {st}/stage3.json {st}/center",
-            f"\tfr-reproject {d}/{layout.COMPENSATED} {wref[s]} -o $@{cfg_arg}",
+            f"\tfr-reproject {d} {wref[s]} -o $@{cfg_arg}",
             "",
         ]
     npz = _q(final / FINAL_NPZ)
