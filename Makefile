@@ -8,7 +8,14 @@ PYTEST_ARGS ?=
 CONFIG ?= session.toml
 DEMO   := demo/out/session
 
-.PHONY: help install demo test bench clean session stage1 stage2 stage3
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' lib/frkit/_version.py)
+IMAGE  ?= localhost/frkit:$(VERSION)
+BASE_IMAGE ?= localhost/frkit-base:bookworm
+BUILDAH := buildah --storage-driver $(or $(STORAGE_DRIVER),vfs)
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+comma  := ,
+
+.PHONY: help install demo test bench clean session stage1 stage2 stage3 image sif container-test
 
 help:
 	@echo "make demo     install, then run the session pipeline on a built-in synthetic example"
@@ -16,6 +23,8 @@ help:
 	@echo "make stage1|stage2|stage3 CONFIG=session.toml   one stage (and what it needs)"
 	@echo "make test     install, then run the test suite"
 	@echo "make bench    side-by-side benchmark against pyflowreg (installs it in bench/.peer-venv)"
+	@echo "make image    build the Docker/OCI image with buildah ($(IMAGE)); make sif: Apptainer image"
+	@echo "make container-test   build the image, run the tools and the demo session inside it"
 	@echo "make clean    remove the virtual environment and demo outputs"
 
 $(STAMP): pyproject.toml
@@ -45,3 +54,21 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo/out
+
+# -- containers (buildah, no Docker daemon; see containers/README.md) ----------
+image:
+	@command -v buildah >/dev/null || { echo "make image: buildah is not installed (apt-get install buildah)" >&2; exit 2; }
+	@case "$(BASE_IMAGE)" in localhost/frkit-base:*) containers/make-base.sh $(subst localhost/frkit-base:,,$(BASE_IMAGE));; esac
+	$(BUILDAH) bud --isolation chroot --layers=false --build-arg BASE_IMAGE=$(BASE_IMAGE) \
+	  --build-arg VERSION=$(VERSION) $(if $(wildcard $(CA_BUNDLE)),--secret id=ca$(comma)src=$(CA_BUNDLE)) \
+	  -f Dockerfile -t $(IMAGE) .
+
+sif: image
+	@command -v apptainer >/dev/null || command -v singularity >/dev/null || \
+	  { echo "make sif: apptainer (or singularity) is not installed; see https://apptainer.org" >&2; exit 2; }
+	mkdir -p build && rm -f build/frkit-oci.tar
+	$(BUILDAH) push $(IMAGE) oci-archive:build/frkit-oci.tar
+	$$(command -v apptainer || command -v singularity) build --force frkit.sif Apptainer.def
+
+container-test: image
+	STORAGE_DRIVER=$(or $(STORAGE_DRIVER),vfs) containers/test-image.sh $(IMAGE)

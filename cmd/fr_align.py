@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from frkit.cli.harness import explicit, main_for, make_app
+from frkit.cli.harness import explicit, load_session, main_for, make_app
 
 PROG = "fr-align"
 HELP = (
@@ -47,11 +47,7 @@ def align(
     from frkit.session import status
     from frkit.session.stages import align_averages, align_params, session_files
 
-    cfg = None
-    if config is not None:
-        from frkit.session.config import load_config
-
-        cfg = load_config(config)
+    cfg = load_session(config)
     given = {k: v for k, v in (("sigma_smooth", sigma_smooth), ("cc_upsample", cc_upsample), ("alpha", alpha),
                                ("iterations", iterations)) if explicit(ctx, k)}
     if cfg is None:

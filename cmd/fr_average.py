@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from frkit.cli.harness import main_for, make_app
+from frkit.cli.harness import load_session, main_for, make_app
 
 PROG = "fr-average"
 HELP = (
@@ -36,13 +36,10 @@ def average(
     from frkit.session.stages import average_video
 
     compensated = resolve_video(compensated)
-    if config is not None:
-        from frkit.session.config import load_config
-
-        load_config(config)  # validated: a session run
+    cfg = load_session(config)  # validated: a session run
     out = output or compensated.parent / layout.TEMPORAL_AVERAGE
     average_video(compensated, out, mat=mat, tif=tif)
-    if config is not None:
+    if cfg is not None:
         from frkit.session import status
 
         status.mark_done(compensated.parent, "stage1")

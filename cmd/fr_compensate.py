@@ -9,7 +9,7 @@ from enum import Enum
 
 import typer
 
-from frkit.cli.harness import info, main_for, make_app, parse_floats, parse_frames, progress_bar
+from frkit.cli.harness import explicit, info, load_session, main_for, make_app, parse_floats, parse_frames, progress_bar
 
 PROG = "fr-compensate"
 
@@ -158,18 +158,13 @@ def compensate(
                                         rich_help_panel=P_RUN)] = False,
 ) -> int:
     from frkit.binned import binned
-    from frkit.cli.harness import explicit
     from frkit.compensate import CompensateOptions, compensate_recording, describe_input, options_from_values
     from frkit.engine import make_engine
     from frkit.errors import OptionError
     from frkit.io import open_video
     from frkit.paths import check_distinct_output, require_file
 
-    cfg = None
-    if config is not None:
-        from frkit.session.config import load_config
-
-        cfg = load_config(config)
+    cfg = load_session(config)
     if array_task:
         from frkit.session.array import array_task_index
 

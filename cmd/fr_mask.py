@@ -7,7 +7,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from frkit.cli.harness import info, main_for, make_app
+from frkit.cli.harness import info, load_session, main_for, make_app
 
 PROG = "fr-mask"
 HELP = (
@@ -42,9 +42,7 @@ def mask(
     if config is not None and recording:
         raise OptionError("give --config or --recording folders, not both")
     if config is not None:
-        from frkit.session.config import load_config
-
-        cfg = load_config(config)
+        cfg = load_session(config)
         files, c = session_files(cfg)
         if center is not None:
             raise OptionError("with --config the center comes from session.toml ('center')")

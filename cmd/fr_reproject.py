@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from frkit.cli.harness import explicit, main_for, make_app, progress_bar
+from frkit.cli.harness import explicit, load_session, main_for, make_app, progress_bar
 
 PROG = "fr-reproject"
 HELP = (
@@ -69,11 +69,7 @@ def reproject(
     from frkit.session.plan import ALIGN_EXT, aligned_name
     from frkit.session.stages import session_files
 
-    cfg = None
-    if config is not None:
-        from frkit.session.config import load_config
-
-        cfg = load_config(config)
+    cfg = load_session(config)
     fmt = format.value if format is not None else None
     chunk = chunk_size
     if cfg is not None:

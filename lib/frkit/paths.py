@@ -10,14 +10,11 @@ from .errors import InputError, OutputError
 __all__ = ["check_distinct_output", "require_file", "resolve_video"]
 
 
-def require_file(path, what: str = "input") -> Path:
-    """``path`` as a Path if it is an existing regular file, else InputError."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory, not a file")
-    return p
+def require_file(path, what: str = "video") -> Path:
+    """``path`` if it is an existing, readable, non-empty file, else InputError."""
+    from .io.readers import check_file
+
+    return check_file(path, what)
 
 
 def resolve_video(path) -> Path:

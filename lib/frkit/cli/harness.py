@@ -30,7 +30,7 @@ _UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "Usage
 _ClickExit = typer.Exit
 _Abort = typer.Abort
 
-__all__ = ["make_app", "run_app", "fail", "info", "progress_bar", "parse_floats", "parse_frames", "explicit"]
+__all__ = ["make_app", "run_app", "fail", "info", "progress_bar", "parse_floats", "parse_frames", "explicit", "load_session"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -124,6 +124,15 @@ def progress_bar(description: str, enabled: bool | None = None):
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+def load_session(config):
+    """The validated session.toml behind ``--config``, or None when not given."""
+    if config is None:
+        return None
+    from ..session.config import load_config
+
+    return load_config(config)
 
 
 def explicit(ctx, name: str) -> bool:

@@ -71,13 +71,18 @@ def resize_planes(src, idx_r, w_r, idx_c, w_c, out):
 
 
 @nb.njit(inline="always", **_jit)
-def _keys(t):
-    t = abs(t)
-    if t < 1.0:
-        return ((KEYS_A + 2.0) * t - (KEYS_A + 3.0)) * t * t + 1.0
-    if t < 2.0:
-        return ((KEYS_A * t - 5.0 * KEYS_A) * t + 8.0 * KEYS_A) * t - 4.0 * KEYS_A
-    return 0.0
+def keys_weights(t):
+    """Keys weights (a = -0.75) of the taps at offsets -1, 0, 1, 2 for a fraction ``t`` in [0, 1).
+
+    Each tap's distance lies in a known interval, so no branches."""
+    s = 1.0 - t
+    u = 1.0 + t
+    v = 2.0 - t
+    w0 = ((KEYS_A * u - 5.0 * KEYS_A) * u + 8.0 * KEYS_A) * u - 4.0 * KEYS_A
+    w1 = ((KEYS_A + 2.0) * t - (KEYS_A + 3.0)) * t * t + 1.0
+    w2 = ((KEYS_A + 2.0) * s - (KEYS_A + 3.0)) * s * s + 1.0
+    w3 = ((KEYS_A * v - 5.0 * KEYS_A) * v + 8.0 * KEYS_A) * v - 4.0 * KEYS_A
+    return w0, w1, w2, w3
 
 
 @nb.njit(**_jit)
@@ -108,14 +113,8 @@ def warp_planes(src, u, v, sx, sy, fill, out, cubic):
             tx = mx - x0
             ty = my - y0
             if cubic:
-                wx0 = _keys(tx + 1.0)
-                wx1 = _keys(tx)
-                wx2 = _keys(1.0 - tx)
-                wx3 = _keys(2.0 - tx)
-                wy0 = _keys(ty + 1.0)
-                wy1 = _keys(ty)
-                wy2 = _keys(1.0 - ty)
-                wy3 = _keys(2.0 - ty)
+                wx0, wx1, wx2, wx3 = keys_weights(tx)
+                wy0, wy1, wy2, wy3 = keys_weights(ty)
                 xa = max(x0 - 1, 0)
                 xb = x0
                 xc = min(x0 + 1, C - 1)

@@ -10,28 +10,11 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from .kernels import keys_weights
 
 __all__ = ["warp_frame", "warp_into", "valid_mask", "flow_statistics", "mask_and_statistics", "STAT_NAMES"]
 
 STAT_NAMES = ("mean_disp", "max_disp", "mean_div", "mean_translation")
-
-
-A = -0.75
-
-
-@nb.njit(inline="always", nogil=True, cache=True, fastmath={"contract", "nsz"})
-def _keys4(t):
-    """Keys weights of the taps at offsets -1, 0, 1, 2 for a fraction ``t`` in [0, 1).
-
-    Each tap's distance lies in a known interval, so no branches."""
-    s = 1.0 - t
-    u = 1.0 + t
-    v = 2.0 - t
-    w0 = ((A * u - 5.0 * A) * u + 8.0 * A) * u - 4.0 * A
-    w1 = ((A + 2.0) * t - (A + 3.0)) * t * t + 1.0
-    w2 = ((A + 2.0) * s - (A + 3.0)) * s * s + 1.0
-    w3 = ((A * v - 5.0 * A) * v + 8.0 * A) * v - 4.0 * A
-    return w0, w1, w2, w3
 
 
 @nb.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract", "nsz"})
@@ -56,8 +39,8 @@ def _warp_cast(src, flow, fill, out, cubic, to_int, lo, hi):
                 tx = mx - x0
                 ty = my - y0
                 if cubic:
-                    wx0, wx1, wx2, wx3 = _keys4(tx)
-                    wy0, wy1, wy2, wy3 = _keys4(ty)
+                    wx0, wx1, wx2, wx3 = keys_weights(tx)
+                    wy0, wy1, wy2, wy3 = keys_weights(ty)
                     if x0 >= 1 and x0 + 2 < W and y0 >= 1 and y0 + 2 < H:
                         xa, xb, xc, xd = x0 - 1, x0, x0 + 1, x0 + 2
                         ya, yb, yc, yd = y0 - 1, y0, y0 + 1, y0 + 2

@@ -244,6 +244,21 @@ extern "C" FR_GLOBAL void smooth_psi(const float* Up, const float* Vp, const flo
     }
 }
 
+// smoothness weights of the four edges of pixel p (left, right, up, down)
+FR_DEVICE void fr_edges(const float* psi_s, long long p, int C2, float ax, float ay, int smooth_quadratic,
+                        float* el, float* er, float* eu, float* ed) {
+    if (smooth_quadratic) {
+        *el = *er = ax;
+        *eu = *ed = ay;
+        return;
+    }
+    float c = psi_s[p];
+    *el = 0.5f * (c + psi_s[p - 1]) * ax;
+    *er = 0.5f * (c + psi_s[p + 1]) * ax;
+    *eu = 0.5f * (c + psi_s[p - C2]) * ay;
+    *ed = 0.5f * (c + psi_s[p + C2]) * ay;
+}
+
 // per interior pixel: data weights and the constants of the sweep
 //   IU = omega / (S + sum psi J11), GU = sum_q a_q (U_q - U_p) - sum psi J13, A12 = sum psi J12
 extern "C" FR_GLOBAL void rb_refresh(const float* J, const float* wk, const float* a_data, const float* Up,
@@ -279,16 +294,7 @@ extern "C" FR_GLOBAL void rb_refresh(const float* J, const float* wk, const floa
             b2 += psi * j23;
         }
         float el, er, eu, ed;
-        if (smooth_quadratic) {
-            el = er = ax;
-            eu = ed = ay;
-        } else {
-            float c = psi_s[p];
-            el = 0.5f * (c + psi_s[p - 1]) * ax;
-            er = 0.5f * (c + psi_s[p + 1]) * ax;
-            eu = 0.5f * (c + psi_s[p - C2]) * ay;
-            ed = 0.5f * (c + psi_s[p + C2]) * ay;
-        }
+        fr_edges(psi_s, p, C2, ax, ay, smooth_quadratic, &el, &er, &eu, &ed);
         float up = Up[p], vp = Vp[p];
         float ru = el * (Up[p - 1] - up) + er * (Up[p + 1] - up) + eu * (Up[p - C2] - up) + ed * (Up[p + C2] - up);
         float rv = el * (Vp[p - 1] - vp) + er * (Vp[p + 1] - vp) + eu * (Vp[p - C2] - vp) + ed * (Vp[p + C2] - vp);
@@ -320,16 +326,7 @@ extern "C" FR_GLOBAL void rb_sweep(float* dU, float* dV, const float* IU, const 
         if (x > C) continue;
         long long p = b * pplane + (long long)y * C2 + x;
         float el, er, eu, ed;
-        if (smooth_quadratic) {
-            el = er = ax;
-            eu = ed = ay;
-        } else {
-            float c = psi_s[p];
-            el = 0.5f * (c + psi_s[p - 1]) * ax;
-            er = 0.5f * (c + psi_s[p + 1]) * ax;
-            eu = 0.5f * (c + psi_s[p - C2]) * ay;
-            ed = 0.5f * (c + psi_s[p + C2]) * ay;
-        }
+        fr_edges(psi_s, p, C2, ax, ay, smooth_quadratic, &el, &er, &eu, &ed);
         float su = el * dU[p - 1] + er * dU[p + 1] + eu * dU[p - C2] + ed * dU[p + C2];
         float u = one_m_omega * dU[p] + IU[p] * (su + GU[p] - A12[p] * dV[p]);
         float sv = el * dV[p - 1] + er * dV[p + 1] + eu * dV[p - C2] + ed * dV[p + C2];

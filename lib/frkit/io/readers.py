@@ -25,7 +25,7 @@ from .hdf5 import Hdf5Reader, is_matlab_v73
 from .mat import MatV5Reader
 from .tiff import TiffReader
 
-__all__ = ["TIFF_SUFFIXES", "HDF5_SUFFIXES", "MAT_SUFFIXES", "load_image", "open_video"]
+__all__ = ["TIFF_SUFFIXES", "HDF5_SUFFIXES", "MAT_SUFFIXES", "check_file", "load_image", "open_video"]
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
@@ -34,7 +34,8 @@ MAT_SUFFIXES = (".mat",)
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
-def _check_file(path, what: str = "video") -> Path:
+def check_file(path, what: str = "video") -> Path:
+    """``path`` if it is an existing, readable, non-empty file; else a one-line InputError."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
@@ -112,7 +113,7 @@ def open_video(path, *, axes: str | None = None, datasets: list[str] | None = No
     n = check_deinterleave(deinterleave)
     if axes is not None and not str(axes).strip():
         axes = None
-    p = _check_file(path)
+    p = check_file(path)
     fmt = _format(p)
     if isinstance(datasets, str):
         datasets = [datasets]
@@ -152,7 +153,7 @@ def load_image(path) -> np.ndarray:
     Values keep their stored type (native byte order). Raises InputError
     for missing or unusable files.
     """
-    p = _check_file(path, "image")
+    p = check_file(path, "image")
     suffix = p.suffix.lower()
     try:
         if suffix == ".npy":

@@ -1,6 +1,7 @@
 """Session helpers used by the Makefile.
 
 ``python -m frkit.session plan CONFIG``  check the session, write its Make rules, print their path
+``python -m frkit.session list CONFIG``  the recordings, one per line, in array order (1-based task N = line N)
 ``python -m frkit.session mark DIR STAGE``  set ``STAGE: done`` in ``DIR/status.json``
 """
 
@@ -23,12 +24,16 @@ def main(argv=None) -> int:
         if len(args) == 2 and args[0] == "plan":
             print(plan(load_config(args[1])))
             return 0
+        if len(args) == 2 and args[0] == "list":
+            for p in load_config(args[1]).recordings():
+                print(p)
+            return 0
         if len(args) == 3 and args[0] == "mark":
             mark_done(args[1], args[2])
             return 0
     except FrkitError as exc:
         return fail(PROG, str(exc), exc.exit_code)
-    return fail(PROG, "usage: python -m frkit.session plan CONFIG | mark DIR STAGE")
+    return fail(PROG, "usage: python -m frkit.session plan CONFIG | list CONFIG | mark DIR STAGE")
 
 
 if __name__ == "__main__":
