@@ -253,6 +253,14 @@ def _listing(entries: Sequence[Entry], limit: int = 12) -> str:
     return ", ".join(shown) if shown else "none"
 
 
+def _the_only_one(candidates: Sequence[Entry], path, kind: str) -> str:
+    """The name of the single candidate; several equally good ones are an error, not a guess."""
+    if len(candidates) > 1:
+        raise InputError(f"{path}: ambiguous: several video {kind}s ({', '.join(e.name for e in candidates)}); "
+                         "choose with --dataset")
+    return candidates[0].name
+
+
 def find_video(entries: Sequence[Entry], path, kind: str = "dataset") -> list[str]:
     """Pick the video among ``entries``; return the chosen name(s).
 
@@ -310,20 +318,12 @@ def find_video(entries: Sequence[Entry], path, kind: str = "dataset") -> list[st
     named = [e for e in video_like if e.basename.lower() in VIDEO_NAMES]
     if named:
         shallow = min(e.depth for e in named)
-        top = [e for e in named if e.depth == shallow]
-        if len(top) > 1:
-            raise InputError(f"{path}: ambiguous: several video {kind}s ({', '.join(e.name for e in top)}); "
-                             "choose with --dataset")
-        return [top[0].name]
+        return [_the_only_one([e for e in named if e.depth == shallow], path, kind)]
 
     # 3. shape pass
     if video_like:
         largest = max(e.size for e in video_like)
-        top = [e for e in video_like if e.size == largest]
-        if len(top) > 1:
-            raise InputError(f"{path}: ambiguous: several video {kind}s ({', '.join(e.name for e in top)}); "
-                             "choose with --dataset")
-        return [top[0].name]
+        return [_the_only_one([e for e in video_like if e.size == largest], path, kind)]
 
     two_d = [e for e in numeric if len(e.shape) == 2]
     if len(numeric) == 1 and two_d:
