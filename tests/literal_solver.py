@@ -1,12 +1,17 @@
-"""A literal, slow transcription of the level solver in ``algorithm.md`` §5.
+"""A literal, slow transcription of one pyramid level's solver.
 
-Written straight from the formulas (divisions, normal layout, explicit
-column-major loop) to check the optimized kernel on tiny problems.
+Nonlinear SOR on the Euler-Lagrange equations of the gradient-constancy
+data term (per-channel generalized Charbonnier weights ``psi_k``) plus a
+smoothness term (edge weights ``psi_s``), both lagged: they are recomputed
+from the current increments every ``update_lag``-th sweep and stay constant
+in between. Written straight from the formulas (divisions, normal layout,
+explicit column-major loop) to check the optimized kernel on tiny problems.
 """
 
 import numpy as np
 
-EPS = 1e-5
+from frkit.flow.policy import EPS_PSI as EPS
+from frkit.flow.policy import OMEGA
 
 
 def _gradient(a, h, axis):
@@ -14,7 +19,7 @@ def _gradient(a, h, axis):
 
 
 def literal_level_solver(J, wt, U, V, alpha_x, alpha_y, hx, hy, iterations, update_lag, a_data, a_s,
-                         omega=1.95, order="column"):
+                         omega=OMEGA, order="column"):
     """J: (K, 6, R+2, C+2) components (J11, J22, J33, J12, J13, J23); wt: (K,) weights.
 
     U, V: (R+2, C+2) base flows. Returns dU, dV (R+2, C+2).

@@ -7,10 +7,12 @@ always copy the adjacent interior value.
 
 import numpy as np
 
-EPS = np.float32(1e-5)
+from frkit.flow.policy import EPS_PSI, OMEGA
+
+EPS = np.float32(EPS_PSI)
 
 
-def rb_level(J, wk, a_data, U, V, alpha_x, alpha_y, hx, hy, iterations, update_lag, a_s, omega=1.95):
+def rb_level(J, wk, a_data, U, V, alpha_x, alpha_y, hx, hy, iterations, update_lag, a_s, omega=OMEGA):
     """J (B, K, 6, R+2, C+2); U, V (B, R+2, C+2) padded. Returns dU, dV (B, R+2, C+2)."""
     f = np.float32
     B, K = J.shape[:2]

@@ -1,14 +1,18 @@
-"""The optical-flow method: pyramid, resize, tensor, solver, median, warp."""
+"""The optical-flow method: pyramid, resize, tensor, solver, median, warp, policies; the engine interface."""
+
+import inspect
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
 from frkit.flow import kernels as K
+from frkit.flow import policy
 from frkit.flow.displacement import get_displacement
 from frkit.flow.params import FlowParams
 from frkit.flow.pyramid import flow_upsample_table, pyramid_levels, resize_table, warping_depth
-from frkit.flow.warp import valid_mask, warp_frame
+from frkit.flow.warp import mask_and_statistics, valid_mask, warp_frame, warp_into
 
 from literal_solver import literal_level_solver
 
@@ -142,7 +146,7 @@ def _kernel_solve(J, U, V, wt, a_data, iterations, lag, a_s, alpha=(1.5, 2.0), h
     Ut, Vt = np.ascontiguousarray(U.T), np.ascontiguousarray(V.T)
     dU, dV = np.empty_like(Ut), np.empty_like(Vt)
     K.solve_level(Jt, np.asarray(wt, float), np.asarray(a_data, float), Ut, Vt, alpha[0], alpha[1], h[0], h[1],
-                  iterations, lag, a_s, 1.95, dU, dV)
+                  iterations, lag, a_s, policy.OMEGA, dU, dV)
     return dU.T, dV.T
 
 
@@ -274,3 +278,64 @@ def test_multichannel_weights_select_the_informative_channel():
     good = get_displacement(fixed, moving, FlowParams(min_level=2, weights=(1.0, 0.0)))
     inner = (slice(12, -12), slice(12, -12))
     assert abs(good[..., 0][inner].mean() - 0.5) < 0.1 and abs(good[..., 1][inner].mean() - 1.0) < 0.1
+
+
+# -- policies: the compiled CPU forms against their definitions ---------------
+
+@pytest.mark.parametrize("shape", [(17, 23), (1, 9), (8, 1), (1, 1)])
+def test_compiled_mask_and_statistics_follow_the_policy(shape):
+    h, w = shape
+    rng = np.random.default_rng(h * 31 + w)
+    flow = rng.uniform(-4, 4, (h, w, 2)).astype(np.float32)
+    flow[0, -1] = np.nextafter(np.float32(1.0), np.float32(0)), 0.0  # x + u just below W: valid
+    flow[-1, 0] = 0.0, 1.0  # y + v == H: not valid
+    valid = np.empty((h, w), bool)
+    stats = np.empty(4)
+    mask_and_statistics(flow, valid, stats)
+    assert np.array_equal(valid, policy.valid_mask(flow)) and not valid[-1, 0]
+    assert valid[0, -1] or (h, w) == (1, 1)
+    assert np.allclose(stats, policy.flow_statistics(flow), rtol=1e-12, atol=1e-12)
+
+
+def test_integer_output_is_rounded_and_clipped_by_the_policy():
+    vals = np.array([-70000.5, -32768.5, -2.5, -1.5, -0.5, 0.49999997, 0.5, 1.5, 2.5, 254.5, 255.5, 32767.5,
+                     65535.4, 65535.5, 1e6])
+    frame = vals.reshape(1, -1, 1)
+    flow = np.zeros(frame.shape[:2] + (2,), np.float32)
+    for dt in (np.uint8, np.int16, np.uint16, np.int32):
+        for method in ("cubic", "linear"):
+            out = warp_into(frame, flow, frame, np.empty(frame.shape, dt), method)
+            assert np.array_equal(out, np.clip(np.rint(frame), *policy.integer_range(dt)).astype(dt)), (dt, method)
+    assert policy.integer_range(np.float32) is None
+
+
+def test_pyramid_alpha_schedule_is_the_policy():
+    for lv in pyramid_levels(300, 200, 0.8, 100, 3):
+        assert lv.alpha_scale == policy.alpha_scale(lv.index, 3, 0.8)
+        assert policy.level_alpha((1.5, 2.0), lv) == (1.5 * lv.alpha_scale, 2.0 * lv.alpha_scale)
+    assert not policy.median_applies(5, 40) and policy.median_applies(6, 6)
+
+
+# -- the engine interface ---------------------------------------------------
+
+def test_cpu_and_gpu_engines_implement_the_engine_protocol():
+    from frkit.engine import CpuEngine, Engine
+    from frkit.gpu.engine import GpuEngine  # importable without CuPy
+
+    methods = [n for n, v in vars(Engine).items()
+               if inspect.isfunction(v) and (not n.startswith("_") or n in ("__enter__", "__exit__"))]
+    assert {"prepare", "preprocess", "flows", "warp_output", "warp_frames", "warp_planar", "to_host",
+            "synchronize", "describe", "close", "preferred_chunk"} <= set(methods)
+
+    def params(fn):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+    for cls in (CpuEngine, GpuEngine):
+        for name in methods:
+            assert params(getattr(cls, name)) == params(getattr(Engine, name)), (cls.__name__, name)
+    with CpuEngine(1) as cpu:
+        gpu = GpuEngine(SimpleNamespace(xp=np))
+        for engine in (cpu, gpu):
+            for attr in Engine.__annotations__:
+                assert hasattr(engine, attr), (type(engine).__name__, attr)
+        assert cpu.preferred_chunk((512, 512, 1)) == 4

@@ -3,6 +3,7 @@ by piece against the CPU path and a numpy red-black oracle, and the GPU engine
 end to end. (The same source runs on the GPU in test_gpu_cuda.py.)"""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,15 +13,17 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from frkit.compensate import CompensateOptions, compensate_recording
+from frkit.compensate import compensate_recording
+from frkit.options import COMPENSATE, resolve
 from frkit.engine import CpuEngine
 from frkit.flow import kernels as K
+from frkit.flow import policy
 from frkit.flow.displacement import ReferencePyramid, resize, warp
 from frkit.flow.params import FlowParams
 from frkit.flow.warp import valid_mask, warp_frame
 from frkit.gpu.backend import HostBackend, host_compiler
 from frkit.gpu.batchflow import BatchPyramid
-from frkit.gpu.source import cuda_source
+from frkit.gpu.source import KERNELS_CU, cuda_source, host_source
 from frkit.io import open_video
 from frkit.preprocess import Preprocessor
 from frkit.synth import MotionError, SyntheticSession
@@ -49,6 +52,51 @@ def test_kernel_source_compiles_for_the_gpu(tmp_path):
     p = subprocess.run([nvcc, "-arch=sm_90", "-ptx", str(src), "-o", str(tmp_path / "k.ptx")],
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
+
+
+def test_kernel_constants_come_from_the_policy():
+    src = host_source()
+    for name, value in policy.CUDA_CONSTANTS.items():
+        (literal,) = re.findall(rf"#define {name} \(([^)]*)f\)", src)
+        assert np.float32(literal) == np.float32(value), name
+    # kernels.cu itself defines none of them and hard-codes no exponent literal
+    body = KERNELS_CU.read_text()
+    assert not re.search(r"#define (KEYS_A|EPS_\w+)", body) and not re.search(r"\de-?\d+f", body)
+
+
+def test_both_level_drivers_take_the_schedule_from_the_policy(bk, monkeypatch):
+    import frkit.flow.displacement as D
+    import frkit.gpu.batchflow as BF
+
+    calls = {}
+    for mod, key in ((D, "cpu"), (BF, "gpu")):
+        for fn in ("level_alpha", "median_applies"):
+            def spy(*args, _log=calls.setdefault((key, fn), []), _fn=getattr(policy, fn)):
+                _log.append(args)
+                return _fn(*args)
+            monkeypatch.setattr(mod, fn, spy)
+    img = rng_img(20, (1, 30, 40))
+    p = FlowParams(min_level=1, alpha=(1.5, 2.5), iterations=3)
+    ReferencePyramid(img, p).flow(img)
+    BatchPyramid(bk, img, p).flows(img[None])
+    levels = ReferencePyramid(img, p).levels
+    assert calls["cpu", "median_applies"] == calls["gpu", "median_applies"] == [(lv.rows, lv.cols) for lv in levels]
+    assert calls["cpu", "level_alpha"] == calls["gpu", "level_alpha"] == [((1.5, 2.5), lv) for lv in levels]
+
+
+@pytest.mark.parametrize("method", ["cubic", "linear"])
+def test_integer_output_rounding_is_the_policy_on_both_engines(bk, method):
+    from frkit.gpu.engine import GpuEngine
+
+    vals = np.array([-70000.5, -32768.5, -2.5, -1.5, -0.5, 0.49999997, 0.5, 1.5, 2.5, 254.5, 255.5, 32767.5,
+                     65535.4, 65535.5, 1e6], np.float32)
+    frames = np.stack([vals.reshape(1, -1, 1), -vals.reshape(1, -1, 1)])
+    zero = np.zeros((1, vals.size, 2), np.float32)
+    for dt in (np.uint8, np.int16, np.uint16):
+        want = np.clip(np.rint(frames), *policy.integer_range(dt)).astype(dt)
+        for engine in (CpuEngine(1), GpuEngine(bk)):
+            got = engine.warp_frames(frames, zero, frames[0], method, dt)
+            assert got.dtype == dt and np.array_equal(got, want), (type(engine).__name__, dt)
 
 
 def test_resize_kernels_match_the_cpu_resize(bk):
@@ -175,7 +223,7 @@ def engines_on_one_recording(tmp_path_factory):
     out = {}
     for name, engine in (("cpu", CpuEngine(2)), ("gpu", make_host_engine(16))):
         with open_video(d / "r.h5") as r:
-            compensate_recording(r, d / name, CompensateOptions(quality="balanced", save_w=True), engine)
+            compensate_recording(r, d / name, resolve(COMPENSATE, quality="balanced", save_w=True), engine)
         with h5py.File(d / name / "w.h5") as f:
             out[name] = np.stack([f["u"][:], f["v"][:]], -1)
     return s, d, out

@@ -1,17 +1,18 @@
 """Compute engines: where the per-frame work of a chunk runs.
 
 An engine turns chunks of frames into preprocessed frames, flows and warped
-output. :class:`CpuEngine` runs frames in parallel threads (every kernel
-releases the GIL, so threads scale without copying frames between
-processes); ``frkit.gpu`` provides the CUDA engine with the same methods.
-Results never depend on the number of workers: each frame is computed on
-its own, in the same way.
+output; :class:`Engine` is the interface. :class:`CpuEngine` runs frames in
+parallel threads (every kernel releases the GIL, so threads scale without
+copying frames between processes); :class:`frkit.gpu.engine.GpuEngine` runs
+whole chunks on a GPU. Results never depend on the number of workers: each
+frame is computed on its own, in the same way.
 """
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -22,7 +23,94 @@ from .flow.warp import mask_and_statistics, warp_into
 from .preprocess import Preprocessor
 from .rigid import rigid_shift
 
-__all__ = ["CpuEngine", "available_cpus", "make_engine", "RigidInit"]
+__all__ = ["Engine", "CpuEngine", "available_cpus", "make_engine", "RigidInit"]
+
+
+class Engine(Protocol):
+    """What compensate, align, reproject and the reference builder need of an engine.
+
+    *Host* arrays are numpy arrays; *device* arrays are the engine's own
+    (numpy for :class:`CpuEngine`, CuPy for the GPU engine) and go back to
+    the host only through :meth:`to_host`. Device arrays may be passed back
+    into the engine that made them. Layouts: frames are channel-last
+    ``(n, H, W, C)``, preprocessed images planar ``(n, C, H, W)`` float32,
+    flows ``(n, H, W, 2)`` float32 with ``[..., 0] = u`` (along columns, x)
+    and ``[..., 1] = v`` (along rows, y), backward: ``out(y, x) = in(y + v,
+    x + u)``. Every engine takes its per-pixel rules from
+    :mod:`frkit.flow.policy`. Engines are context managers (``close`` on exit).
+    """
+
+    #: frames computed at once on the host (threads); 1 for the GPU engine
+    workers: int
+
+    def describe(self) -> str:
+        """One line naming the engine and its resources (for the run record)."""
+
+    def close(self) -> None:
+        """Release threads and cached device buffers; the engine is not used afterwards."""
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc) -> None: ...
+
+    def preferred_chunk(self, frame_shape: tuple[int, int, int]) -> int:
+        """Frames per chunk for frames of shape ``(H, W, C)``, from the engine's memory."""
+
+    def prepare(self, reference_proc: np.ndarray, params: FlowParams) -> Any:
+        """The reference's pyramid for :meth:`flows`.
+
+        ``reference_proc`` is host, planar ``(C, H, W)`` float32 (preprocessed);
+        ``params`` is not yet resolved for ``C`` channels. The result has
+        ``reference`` (the host input), ``height``, ``width`` and ``params``
+        (resolved), as :class:`RigidInit` needs.
+        """
+
+    def preprocess(self, frames: np.ndarray, pre: Preprocessor, normalize: bool = True) -> Any:
+        """Host frames ``(n, H, W, C)`` of any numeric dtype -> device planar ``(n, C, H, W)`` float32.
+
+        Normalized by the preprocessor's per-channel range (unless
+        ``normalize`` is false), then Gaussian-smoothed per channel.
+        """
+
+    def flows(self, pyramid: Any, proc: Any, init: np.ndarray | None = None,
+              rigid: RigidInit | None = None) -> Any:
+        """Backward flows, device ``(n, H, W, 2)`` float32, of preprocessed frames.
+
+        ``proc`` is device or host planar ``(n, C, H, W)`` float32; ``init`` one
+        host ``(H, W, 2)`` starting flow shared by all frames, or None;
+        ``rigid`` adds a per-frame rigid pre-alignment on top of ``init``.
+        """
+
+    def warp_output(self, frames: np.ndarray, flows: Any, fill: np.ndarray, method: str,
+                    dtype: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Warp raw frames by their own flows; all three results on the host.
+
+        ``frames`` host ``(n, H, W, C)``; ``flows`` device ``(n, H, W, 2)``
+        float32; ``fill`` host ``(H, W, C)`` (out-of-view pixels); ``method``
+        ``"cubic"`` or ``"linear"``. Returns ``registered`` ``(n, H, W, C)``
+        of ``dtype`` (integers rounded and clipped, :func:`~frkit.flow.policy.integer_range`),
+        ``valid`` bool ``(n, H, W)`` (:func:`~frkit.flow.policy.valid_mask`)
+        and ``stats`` float64 ``(n, 4)`` (:data:`~frkit.flow.policy.STAT_NAMES`).
+        """
+
+    def warp_frames(self, frames: np.ndarray, flow: Any, fill: np.ndarray, method: str, dtype: Any) -> np.ndarray:
+        """Warp host frames ``(n, H, W, C)`` by one flow ``(H, W, 2)`` or one each ``(n, H, W, 2)``.
+
+        Host result ``(n, H, W, C)`` of ``dtype`` (integers rounded and clipped).
+        """
+
+    def warp_planar(self, proc: Any, flows: Any, fill: np.ndarray, method: str) -> Any:
+        """Warp device planar ``(n, C, H, W)`` float32 frames by ``(n, H, W, 2)`` flows.
+
+        ``fill`` is host planar ``(C, H, W)`` float32; the result is device
+        planar ``(n, C, H, W)`` float32 (reference updates).
+        """
+
+    def to_host(self, array: Any) -> np.ndarray:
+        """A device array as a numpy array (the array itself on the CPU)."""
+
+    def synchronize(self) -> None:
+        """Wait until queued device work is done (honest per-stage times)."""
 
 
 def available_cpus() -> int:
@@ -54,9 +142,7 @@ class RigidInit:
 
 
 class CpuEngine:
-    """Frames of a chunk in parallel threads on the CPU."""
-
-    name = "cpu"
+    """Frames of a chunk in parallel threads on the CPU (an :class:`Engine`; "device" arrays are numpy)."""
 
     def __init__(self, workers: int | None = None):
         self.workers = available_cpus() if not workers or workers < 1 else int(workers)
@@ -75,6 +161,13 @@ class CpuEngine:
 
     def describe(self) -> str:
         return f"cpu ({self.workers} worker{'s' if self.workers != 1 else ''})"
+
+    def preferred_chunk(self, frame_shape) -> int:
+        """A few frames per worker; about 40 bytes per pixel and channel in flight, under ~256 MB."""
+        h, w, c = frame_shape
+        per_frame = max(1, h * w * (c * 16 + 24))
+        by_memory = max(1, (256 << 20) // per_frame)
+        return int(max(1, min(4 * self.workers, 64, by_memory)))
 
     def _run(self, fn, n: int):
         if self._pool is None or n <= 1:
@@ -101,19 +194,19 @@ class CpuEngine:
         self._run(job, n)
         return out
 
-    def flows(self, ref: ReferencePyramid, proc: np.ndarray, init: np.ndarray | None = None,
+    def flows(self, pyramid: ReferencePyramid, proc: np.ndarray, init: np.ndarray | None = None,
               rigid: RigidInit | None = None) -> np.ndarray:
         """Backward flows ``(n, H, W, 2)`` float32 of preprocessed planar frames.
 
         ``init`` is one ``(H, W, 2)`` start shared by all frames, or None.
         """
         n = proc.shape[0]
-        out = np.empty((n, ref.height, ref.width, 2), dtype=np.float32)
+        out = np.empty((n, pyramid.height, pyramid.width, 2), dtype=np.float32)
         init_planar = None if init is None else np.ascontiguousarray(np.moveaxis(init, -1, 0), dtype=np.float64)
 
         def job(i):
-            start = rigid.start(ref, proc[i], init_planar) if rigid is not None else init_planar
-            out[i] = np.moveaxis(ref.flow(proc[i], start), 0, -1)
+            start = rigid.start(pyramid, proc[i], init_planar) if rigid is not None else init_planar
+            out[i] = np.moveaxis(pyramid.flow(proc[i], start), 0, -1)
 
         self._run(job, n)
         return out
@@ -124,7 +217,7 @@ class CpuEngine:
 
         ``registered`` has ``dtype`` (integers rounded and clipped), ``valid``
         is bool ``(n, H, W)``, ``stats`` float64 ``(n, 4)`` in
-        :data:`frkit.flow.warp.STAT_NAMES` order.
+        :data:`frkit.flow.policy.STAT_NAMES` order.
         """
         n = frames.shape[0]
         reg = np.empty(frames.shape, dtype=dtype)

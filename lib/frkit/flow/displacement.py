@@ -11,6 +11,7 @@ import numpy as np
 
 from . import kernels as K
 from .params import FlowParams
+from .policy import level_alpha, median_applies
 from .pyramid import Level, flow_upsample_table, pyramid_levels, pyramid_sigma, resize_table
 
 __all__ = ["ReferencePyramid", "resize", "warp", "get_displacement"]
@@ -106,11 +107,10 @@ class ReferencePyramid:
             vt = np.pad(v.T, 1, mode="edge")
             dut = np.empty_like(ut)
             dvt = np.empty_like(vt)
-            K.solve_level(J, self._weights, self._a_data, ut, vt,
-                          p.alpha[0] * lev.alpha_scale, p.alpha[1] * lev.alpha_scale,
+            K.solve_level(J, self._weights, self._a_data, ut, vt, *level_alpha(p.alpha, lev),
                           lev.h_col, lev.h_row, p.iterations, p.update_lag, p.a_smooth, p.omega,
                           dut, dvt)
-            if min(lev.rows, lev.cols) > 5:
+            if median_applies(lev.rows, lev.cols):
                 K.median5x5(dut)
                 K.median5x5(dvt)
             u = u + dut[1:-1, 1:-1].T

@@ -7,9 +7,10 @@ Conventions inside this module:
   ``(cols + 2, rows + 2)``, index ``[i, j]`` = (column, row). The reference
   sweep order is column-major (outer loop over columns, inner over rows); the
   transposed layout makes that inner loop contiguous (about 2x faster than
-  striding across rows, ``algorithm.md`` §10.1) without changing the order in
-  which pixels are updated;
-* every kernel releases the GIL so frames run in parallel threads.
+  striding across rows) without changing the order in which pixels are
+  updated;
+* every kernel releases the GIL so frames run in parallel threads;
+* constants come from :mod:`frkit.flow.policy` (frozen at compile time).
 
 Nothing here allocates per pixel or touches files.
 """
@@ -23,14 +24,12 @@ from numba.core import types
 from numba.extending import intrinsic
 
 from .median import median25_network
+from .policy import EPS_PSI, EPS_TENSOR, KEYS_A
 
 # 'contract' lets LLVM fuse multiply-adds; results stay deterministic for a
 # given machine because every frame runs the same compiled code.
 _FM = {"contract", "nsz", "arcp"}
 _jit = dict(nogil=True, cache=True, fastmath=_FM, error_model="numpy")
-
-KEYS_A = -0.75
-EPS_PSI = 1e-5
 
 
 # ---------------------------------------------------------------------------
@@ -72,7 +71,7 @@ def resize_planes(src, idx_r, w_r, idx_c, w_c, out):
 
 @nb.njit(inline="always", **_jit)
 def keys_weights(t):
-    """Keys weights (a = -0.75) of the taps at offsets -1, 0, 1, 2 for a fraction ``t`` in [0, 1).
+    """Keys weights (``KEYS_A``) of the taps at offsets -1, 0, 1, 2 for a fraction ``t`` in [0, 1).
 
     Each tap's distance lies in a known interval, so no branches."""
     s = 1.0 - t
@@ -92,7 +91,7 @@ def warp_planes(src, u, v, sx, sy, fill, out, cubic):
     ``u, v`` (rows, cols) are in full-resolution pixels; ``sx = 1/h_col`` and
     ``sy = 1/h_row`` convert them to this grid. Samples whose position falls
     outside ``[0, cols) x [0, rows)`` take ``fill``; inside, the position is
-    clipped to the last pixel centre and interpolated (Keys cubic a=-0.75 or
+    clipped to the last pixel centre and interpolated (Keys cubic ``KEYS_A`` or
     bilinear) with edge-replicated taps.
     """
     K, R, C = src.shape
@@ -194,8 +193,8 @@ def motion_tensor_gc(f1, f2, h_row, h_col, J):
                          + (F2[y, x - 1] - 2.0 * F2[y, x] + F2[y, x + 1])) * ihc2
             fyy = 0.5 * ((F1[y - 1, x] - 2.0 * F1[y, x] + F1[y + 1, x])
                          + (F2[y - 1, x] - 2.0 * F2[y, x] + F2[y + 1, x])) * ihr2
-            rx = 1.0 / (fxx * fxx + fxy * fxy + 1e-6)
-            ry = 1.0 / (fxy * fxy + fyy * fyy + 1e-6)
+            rx = 1.0 / (fxx * fxx + fxy * fxy + EPS_TENSOR)
+            ry = 1.0 / (fxy * fxy + fyy * fyy + EPS_TENSOR)
             J[0, x, y] = rx * fxx * fxx + ry * fxy * fxy
             J[1, x, y] = rx * fxy * fxy + ry * fyy * fyy
             J[2, x, y] = rx * fxt * fxt + ry * fyt * fyt

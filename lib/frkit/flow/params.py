@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-#: quality presets set only the finest computed pyramid level
-QUALITY_MIN_LEVEL = {"quality": 0, "balanced": 4, "fast": 6}
-
-#: SOR over-relaxation factor (a constant of the method)
-OMEGA = 1.95
+from .policy import OMEGA
 
 
 @dataclass(frozen=True)
@@ -19,8 +15,9 @@ class FlowParams:
     entry per channel (see :meth:`for_channels`). ``min_level`` is the
     effective finest level (presets are resolved by the caller).
     ``warp_coarsest`` warps the moving image by the initial flow at the
-    coarsest level too; the reference method does not (``algorithm.md``
-    §3.9), which double counts a good initialization there.
+    coarsest level too. The reference method does not: it starts the
+    coarsest level's solve from the initial flow but compares the unwarped
+    image, so a good initialization is counted twice there.
     """
 
     alpha: tuple[float, float] = (1.5, 1.5)
@@ -33,19 +30,15 @@ class FlowParams:
     a_data: tuple[float, ...] = (0.45,)
     weights: tuple[float, ...] = (1.0,)
     warp_coarsest: bool = True
-    omega: float = field(default=OMEGA)
+    omega: float = OMEGA
 
-    def __post_init__(self):
-        if len(self.alpha) != 2 or min(self.alpha) <= 0:
-            raise ValueError("alpha must be two positive numbers")
-        if not 0 < self.eta <= 1:
-            raise ValueError("eta must be in (0, 1]")
-        if self.iterations < 1 or self.update_lag < 1 or self.levels < 1:
-            raise ValueError("iterations, update_lag and levels must be >= 1")
-        if any(not 0 < a <= 1 for a in self.a_data):
-            raise ValueError("a_data must be in (0, 1]")
-        if self.a_smooth <= 0:
-            raise ValueError("a_smooth must be > 0")
+    @classmethod
+    def from_values(cls, values, min_level: int, weights) -> "FlowParams":
+        """From a tool's checked parameter values (alpha, levels, eta, update_lag, iterations, a_smooth,
+        a_data; their bounds are declared in :mod:`frkit.options`), at the finest level ``min_level``."""
+        return cls(alpha=tuple(float(a) for a in values.alpha), levels=values.levels, min_level=min_level,
+                   eta=values.eta, update_lag=values.update_lag, iterations=values.iterations,
+                   a_smooth=values.a_smooth, a_data=(values.a_data,), weights=tuple(float(w) for w in weights))
 
     def for_channels(self, n_channels: int) -> "FlowParams":
         """Per-channel ``weights`` (normalized to sum 1) and ``a_data``.

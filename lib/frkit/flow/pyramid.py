@@ -1,7 +1,9 @@
 """Coarse-to-fine pyramid geometry and separable resize tables.
 
 Every level is resized directly from the full-resolution image (not recursively).
-Sizes, depths and the per-level alpha scaling follow ``algorithm.md`` §3.1-§3.4.
+Each axis shrinks by ``eta`` per level until it is about 9 pixels
+(:func:`warping_depth`); the per-level smoothness factor is
+:func:`frkit.flow.policy.alpha_scale`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .policy import KEYS_A, alpha_scale
+
 __all__ = [
     "Level",
     "warping_depth",
@@ -20,10 +24,6 @@ __all__ = [
     "flow_upsample_table",
     "keys_cubic",
 ]
-
-#: Keys cubic parameter used everywhere in the pipeline (OpenCV's convention).
-KEYS_A = -0.75
-
 
 def _round_half_away(x: float) -> int:
     return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
@@ -76,8 +76,7 @@ def pyramid_levels(height: int, width: int, eta: float, levels: int, min_level: 
         rows = _round_half_away(height * eta ** min(lev, depth_y))
         cols = _round_half_away(width * eta ** min(lev, depth_x))
         rows, cols = max(rows, 1), max(cols, 1)
-        scale = 1.0 if lev == min_level else eta ** (-lev / 2.0)
-        out.append(Level(lev, rows, cols, height / rows, width / cols, scale))
+        out.append(Level(lev, rows, cols, height / rows, width / cols, alpha_scale(lev, min_level, eta)))
     return tuple(out)
 
 

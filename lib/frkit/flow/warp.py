@@ -1,8 +1,10 @@
-"""Backward warping of whole frames, valid masks and flow statistics.
+"""Backward warping of whole frames, valid masks and flow statistics (CPU).
 
 Convention: ``out(y, x) = in(y + v(y, x), x + u(y, x))`` with ``flow[..., 0] = u``
 (columns) and ``flow[..., 1] = v`` (rows). A sample is valid when its position
-lies in ``[0, W) x [0, H)``; invalid samples take the fill image.
+lies in ``[0, W) x [0, H)``; invalid samples take the fill image. The rules
+(in-bounds, statistics, integer rounding) are defined in
+:mod:`frkit.flow.policy`; the kernels here are their per-pixel transcriptions.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ import numba as nb
 import numpy as np
 
 from .kernels import keys_weights
+from .policy import STAT_NAMES, flow_statistics, integer_range, valid_mask
 
 __all__ = ["warp_frame", "warp_into", "valid_mask", "flow_statistics", "mask_and_statistics", "STAT_NAMES"]
-
-STAT_NAMES = ("mean_disp", "max_disp", "mean_div", "mean_translation")
 
 
 @nb.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract", "nsz"})
@@ -72,14 +73,10 @@ def warp_into(frame: np.ndarray, flow: np.ndarray, fill: np.ndarray, out: np.nda
     """Warp one frame into ``out`` of any numeric dtype (integers rounded and clipped, never wrapped)."""
     if method not in ("cubic", "linear"):
         raise ValueError(f"unknown interpolation {method!r}")
-    kind = out.dtype.kind
-    if kind in "iu":
-        info = np.iinfo(out.dtype)
-        lo, hi, to_int = float(info.min), float(info.max), True
-    else:
-        lo, hi, to_int = 0.0, 0.0, False
+    limits = integer_range(out.dtype)
+    lo, hi = (0.0, 0.0) if limits is None else (float(limits[0]), float(limits[1]))
     _warp_cast(np.ascontiguousarray(frame), np.ascontiguousarray(flow), np.ascontiguousarray(fill, dtype=np.float64),
-               out, method == "cubic", to_int, lo, hi)
+               out, method == "cubic", limits is not None, lo, hi)
     return out
 
 
@@ -126,7 +123,11 @@ def _mask_stats(flow, valid, stats):
 
 
 def mask_and_statistics(flow: np.ndarray, valid: np.ndarray, stats: np.ndarray) -> None:
-    """Valid mask (in-bounds rule) and :data:`STAT_NAMES` of one flow, in one pass."""
+    """:func:`valid_mask` and :func:`flow_statistics` of one ``(H, W, 2)`` flow, in one compiled pass.
+
+    The mask is exactly the policy's; the statistics agree with it up to the
+    order of the float64 sums.
+    """
     _mask_stats(np.ascontiguousarray(flow), valid, stats)
 
 
@@ -134,30 +135,7 @@ def warp_frame(frame: np.ndarray, flow: np.ndarray, fill: np.ndarray, method: st
     """Warp one ``(H, W, C)`` frame of any numeric dtype; float64 result.
 
     ``flow`` is ``(H, W, 2)``; ``fill`` ``(H, W, C)`` supplies out-of-view
-    pixels. ``method`` is ``cubic`` (Keys, a = -0.75) or ``linear``; taps
+    pixels. ``method`` is ``cubic`` (Keys, ``KEYS_A``) or ``linear``; taps
     beyond the edge replicate the edge pixel.
     """
     return warp_into(frame, flow, fill, np.empty(frame.shape, dtype=np.float64), method)
-
-
-def valid_mask(flow: np.ndarray) -> np.ndarray:
-    """In-bounds rule: ``0 <= x + u < W`` and ``0 <= y + v < H`` (bool ``(H, W)``).
-
-    Evaluated in float64 on the given (normally the stored float32) flow.
-    """
-    h, w = flow.shape[:2]
-    x = np.arange(w, dtype=np.float64)[None, :] + flow[..., 0]
-    y = np.arange(h, dtype=np.float64)[:, None] + flow[..., 1]
-    return (x >= 0) & (x < w) & (y >= 0) & (y < h)
-
-
-def flow_statistics(flow: np.ndarray) -> tuple[float, float, float, float]:
-    """``(mean_disp, max_disp, mean_div, mean_translation)`` of one ``(H, W, 2)`` flow.
-
-    Divergence uses central differences (one-sided at the edges, spacing 1).
-    """
-    u = flow[..., 0].astype(np.float64)
-    v = flow[..., 1].astype(np.float64)
-    mag = np.hypot(u, v)
-    div = np.gradient(u, axis=1) + np.gradient(v, axis=0) if min(u.shape) > 1 else np.zeros_like(u)
-    return float(mag.mean()), float(mag.max()), float(div.mean()), float(np.hypot(u.mean(), v.mean()))

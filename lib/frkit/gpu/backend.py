@@ -47,7 +47,6 @@ def host_compiler() -> str | None:
 class HostBackend:
     """The CUDA kernels compiled for and run on the CPU (tests and emulation)."""
 
-    name = "host"
     xp = np
 
     def __init__(self):
@@ -106,8 +105,6 @@ class HostBackend:
 
 class CupyBackend:
     """The kernels on an NVIDIA GPU through CuPy (NVRTC)."""
-
-    name = "cuda"
 
     def __init__(self, device_id: int = 0):
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..flow.params import FlowParams
+from ..flow.policy import level_alpha, median_applies
 from ..flow.pyramid import flow_upsample_table, pyramid_levels, pyramid_sigma, resize_table
 
 __all__ = ["BatchPyramid"]
@@ -104,7 +105,7 @@ class BatchPyramid:
             u = xp.ascontiguousarray(uv[:, 0])
             v = xp.ascontiguousarray(uv[:, 1])
             du, dv = self._solve(J, u, v, lv)
-            use_median = int(min(r, c) > 5)
+            use_median = int(median_applies(r, c))
             bk.launch("median_add", B * r * c, du, u, B, r, c, use_median)
             bk.launch("median_add", B * r * c, dv, v, B, r, c, use_median)
             uv = xp.stack([u, v], axis=1)
@@ -133,8 +134,9 @@ class BatchPyramid:
         iu, iv, gu, gv, a12 = (xp.zeros(shape, dtype=xp.float32) for _ in range(5))
         smooth_quadratic = p.a_smooth == 1.0
         psi = self._dummy if smooth_quadratic else xp.ones(shape, dtype=xp.float32)
-        ax = p.alpha[0] * lv.alpha_scale / (lv.h_col * lv.h_col)
-        ay = p.alpha[1] * lv.alpha_scale / (lv.h_row * lv.h_row)
+        alpha_x, alpha_y = level_alpha(p.alpha, lv)
+        ax = alpha_x / (lv.h_col * lv.h_col)
+        ay = alpha_y / (lv.h_row * lv.h_row)
         half = (c + 1) // 2
         for it in range(1, p.iterations + 1):
             robust = it % p.update_lag == 0

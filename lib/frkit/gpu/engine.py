@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..flow.params import FlowParams
+from ..flow.policy import flow_statistics, integer_range, valid_mask
 from ..preprocess import NORM_EPS, Preprocessor
 from .backend import CupyBackend, HostBackend
 from .batchflow import BatchPyramid
@@ -27,7 +28,10 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 class GpuEngine:
-    """Engine whose chunks run on a :mod:`frkit.gpu.backend` backend."""
+    """An :class:`frkit.engine.Engine` whose chunks run on a :mod:`frkit.gpu.backend` backend.
+
+    Its device arrays are the backend's (CuPy, or numpy for the host emulation).
+    """
 
     def __init__(self, backend, max_chunk: int = 512):
         self.bk = backend
@@ -35,8 +39,6 @@ class GpuEngine:
         self.max_chunk = max_chunk
         self.workers = 1
         self._raw_cache = None
-
-    name = "cuda"
 
     def describe(self) -> str:
         return self.bk.describe()
@@ -55,8 +57,8 @@ class GpuEngine:
         per_frame = (h + 2) * (w + 2) * (c + 2) * BYTES_PER_PIXEL
         return int(max(1, min(self.max_chunk, 0.6 * self.bk.free_memory() // per_frame)))
 
-    def to_host(self, a):
-        return self.bk.to_host(a)
+    def to_host(self, array):
+        return self.bk.to_host(array)
 
     def synchronize(self) -> None:
         """Wait for the device (for honest per-stage times)."""
@@ -130,19 +132,8 @@ class GpuEngine:
         return self._split(lambda p: run(p, start), n, proc)
 
     def warp_output(self, frames: np.ndarray, flows, fill: np.ndarray, method: str, dtype):
-        xp = self.xp
         reg = self._warp_raw(frames, flows, fill, method, dtype)
-        n, h, w, _ = frames.shape
-        u = flows[..., 0].astype(xp.float64)
-        v = flows[..., 1].astype(xp.float64)
-        x = xp.arange(w, dtype=xp.float64)[None, None, :] + u
-        y = xp.arange(h, dtype=xp.float64)[None, :, None] + v
-        valid = (x >= 0) & (x < w) & (y >= 0) & (y < h)
-        mag = xp.sqrt(u * u + v * v)
-        div = (xp.gradient(u, axis=2) if w > 1 else 0 * u) + (xp.gradient(v, axis=1) if h > 1 else 0 * v)
-        stats = xp.stack([mag.mean(axis=(1, 2)), mag.max(axis=(1, 2)), div.mean(axis=(1, 2)),
-                          xp.sqrt(u.mean(axis=(1, 2)) ** 2 + v.mean(axis=(1, 2)) ** 2)], axis=1)
-        return reg, self.to_host(valid), self.to_host(stats)
+        return reg, self.to_host(valid_mask(flows, self.xp)), self.to_host(flow_statistics(flows, self.xp))
 
     def warp_frames(self, frames: np.ndarray, flow, fill: np.ndarray, method: str, dtype) -> np.ndarray:
         xp = self.xp
@@ -161,10 +152,9 @@ class GpuEngine:
         out = xp.empty((n, h, w, c), dtype=xp.float32)
         f = xp.asarray(np.ascontiguousarray(fill, dtype=np.float32))
         self.bk.launch("warp_output", n * h * w, src, u, v, f, out, n, h, w, c, int(method == "cubic"))
-        dtype = np.dtype(dtype)
-        if dtype.kind in "iu":
-            info = np.iinfo(dtype)
-            out = xp.clip(xp.rint(out), info.min, info.max)
+        limits = integer_range(dtype)
+        if limits is not None:
+            out = xp.clip(xp.rint(out), *limits)
         return self.to_host(out.astype(dtype))
 
     def warp_planar(self, proc, flows, fill: np.ndarray, method: str):

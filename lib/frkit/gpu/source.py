@@ -2,8 +2,9 @@
 
 ``kernels.cu`` uses three macros, defined here per target: ``FR_GLOBAL``
 (a kernel), ``FR_DEVICE`` (an inline helper) and ``FR_LOOP(i, n)`` (a
-grid-stride loop on the GPU, a plain loop on the host), and a generated
-``FR_MEDIAN25_NETWORK`` (the same comparator network as the CPU median).
+grid-stride loop on the GPU, a plain loop on the host), and generated
+``#define`` lines: the float32 constants of :data:`frkit.flow.policy.CUDA_CONSTANTS`
+and ``FR_MEDIAN25_NETWORK`` (the same comparator network as the CPU median).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..flow.median import BOTH, MIN_ONLY, median25_network
+from ..flow.policy import CUDA_CONSTANTS
 
 __all__ = ["cuda_source", "host_source", "kernel_signatures"]
 
@@ -30,7 +32,6 @@ HOST_PRELUDE = """
 #define FR_GLOBAL
 #define FR_DEVICE static inline
 #define FR_LOOP(i, n) for (long long i = 0; i < (n); ++i)
-using std::fabs;
 """
 
 
@@ -49,7 +50,10 @@ def _median_network_code() -> str:
 
 @lru_cache(maxsize=1)
 def _body() -> str:
-    return f"#define FR_MEDIAN25_NETWORK \\\n{_median_network_code()}\n" + KERNELS_CU.read_text()
+    # repr() is the shortest decimal of the float64; with the f suffix the C
+    # compiler rounds that decimal straight to float32, as for a literal 1e-5f
+    consts = "".join(f"#define {name} ({value!r}f)\n" for name, value in CUDA_CONSTANTS.items())
+    return consts + f"#define FR_MEDIAN25_NETWORK \\\n{_median_network_code()}\n" + KERNELS_CU.read_text()
 
 
 def cuda_source() -> str:
