@@ -1,4 +1,4 @@
-"""Preprocessing of frames before flow estimation (``algorithm.md`` §2.1-§2.4).
+"""Preprocessing of frames before flow estimation (``docs/method.md`` §1.1, §2).
 
 Frames are normalized with one affine map taken from the raw reference (so
 every batch shares the reference's intensity scale; values are not clipped),
@@ -151,9 +151,6 @@ class Preprocessor:
 
     def with_extra_smoothing(self, extra=(1.0, 1.0, 0.5)) -> "Preprocessor":
         return Preprocessor(self.low, self.high, self.sigma + np.asarray(extra, dtype=np.float64))
-
-    def with_range(self, low, high) -> "Preprocessor":
-        return Preprocessor(np.asarray(low, float), np.asarray(high, float), self.sigma)
 
     def _tables(self):
         kr = _pad_taps([gaussian_kernel(s) for s in self.sigma[:, 0]])

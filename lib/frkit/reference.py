@@ -1,4 +1,4 @@
-"""The reference frame of a recording (``algorithm.md`` §2.2).
+"""The reference frame of a recording (``docs/method.md`` §3).
 
 From several frames, the reference is pre-registered: the frames are smoothed
 more than usual, normalized, averaged into a provisional reference, each is
