@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 from frkit.flow import displacement as D  # noqa: E402
 from frkit.flow import kernels as K  # noqa: E402
-from frkit.flow.params import QUALITY_MIN_LEVEL, FlowParams  # noqa: E402
+from frkit.flow.params import FlowParams  # noqa: E402
+from frkit.options import QUALITY_MIN_LEVEL  # noqa: E402
 from frkit.synth import SyntheticSession  # noqa: E402
 
 KERNELS = ("resize_planes", "warp_planes", "motion_tensor_gc", "solve_level", "median5x5")

@@ -1,13 +1,8 @@
 """fr-mask: the pixels valid in every recording of a session."""
 
-from __future__ import annotations
-
-from pathlib import Path
-from typing import Annotated, List, Optional
-
-import typer
-
-from frkit.cli.harness import info, load_session, main_for, make_app
+from frkit import options
+from frkit.cli.harness import tool_main
+from frkit.errors import OptionError
 
 PROG = "fr-mask"
 HELP = (
@@ -19,61 +14,34 @@ HELP = (
     "  fr-mask --config session.toml\n\n"
     "  fr-mask --recording out/a --recording out/b --recording out/c --center 1 -o final"
 )
-app = make_app(HELP)
 
 
-@app.command(help=HELP)
-def mask(
-    config: Annotated[Optional[Path], typer.Option(help="session.toml: take every path from the session.")] = None,
-    recording: Annotated[Optional[List[Path]], typer.Option(
-        "--recording", help="A stage-1 folder (idx.hdf, temporal_average.npy, w_to_reference.npz); repeat, "
-        "in session order.")] = None,
-    center: Annotated[Optional[int], typer.Option(
-        help="0-based index of the center recording among --recording (default: the middle, (N+1)//2-1).")] = None,
-    output: Annotated[Optional[Path], typer.Option(
-        "-o", "--output", help="Output folder (default with --config: final_results).", show_default=False)] = None,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No summary line.")] = False,
-) -> int:
-    from frkit import layout
-    from frkit.errors import OptionError
-    from frkit.session.final import RecordingFiles, session_mask
-    from frkit.session.stages import session_files
+def run(inv):
+    from pathlib import Path
 
-    if config is not None and recording:
+    from frkit import layout, tools
+    from frkit.session.stages import mask_session
+
+    v, cfg = inv.values, inv.config
+    if cfg is not None and v.recording:
         raise OptionError("give --config or --recording folders, not both")
-    if config is not None:
-        cfg = load_session(config)
-        files, c = session_files(cfg)
-        if center is not None:
-            raise OptionError("with --config the center comes from session.toml ('center')")
-        out = output or cfg.final_dir
-    elif recording:
-        files = []
-        for d in recording:
+    if cfg is not None:
+        summary = mask_session(cfg, v.output, v)
+    elif v.recording:
+        for d in map(Path, v.recording):
             if not d.is_dir():
                 raise OptionError(f"{d}: not a stage-1 folder")
-            files.append(RecordingFiles(stem=d.name, idx=d / layout.VALID_IDX, w_to_reference=d / layout.W_TO_REFERENCE,
-                                        average=d / layout.TEMPORAL_AVERAGE,
-                                        compensated=layout.find_compensated(d) or d / layout.COMPENSATED))
-        if len({f.stem for f in files}) != len(files):
-            raise OptionError("two --recording folders have the same name")
-        c = (len(files) + 1) // 2 - 1 if center is None else center
-        if output is None:
+        if v.output is None:
             raise OptionError("missing -o/--output FOLDER")
-        out = output
+        summary = tools.mask([layout.RecordingFiles.in_folder(d) for d in v.recording], v.output, v)
     else:
         raise OptionError("give --config session.toml or --recording folders")
-    for f in files:  # pyflowreg names the idx dataset ch1, MATLAB idx; both read the same
-        if not f.idx.exists():
-            raise OptionError(f"{f.idx}: missing (run stage 1 with valid masks)")
-    summary = session_mask(files, c, out)
-    if not quiet:
-        info(PROG, f"{summary['valid_pixels']} of {summary['shape'][0] * summary['shape'][1]} pixels valid in all "
-                   f"{len(files)} recordings ({100 * summary['valid_fraction']:.1f} %) -> {out}")
-    return 0
+    h, w = summary["shape"]
+    inv.report(f"{summary['valid_pixels']} of {h * w} pixels valid in all {len(summary['per_recording_valid_fraction'])} "
+               f"recordings ({100 * summary['valid_fraction']:.1f} %) -> {summary['output']}")
 
 
-main = main_for(app, PROG)
+main = tool_main(PROG, HELP, options.MASK, run)
 
 if __name__ == "__main__":
     main()

@@ -1,8 +1,6 @@
 """fr-compensate as a command: exit statuses, one-line errors, nothing half-written."""
 
 import os
-import subprocess
-import sys
 
 import h5py
 import numpy as np
@@ -11,12 +9,13 @@ import pytest
 from frkit import layout
 from frkit.synth import SyntheticSession
 
+from conftest import run_tool
+
 RESULT_NAMES = set(layout.COMPENSATE_OUTPUTS)
 
 
 def fr(*args, env=None):
-    exe = os.path.join(os.path.dirname(sys.executable), "fr-compensate")
-    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
+    return run_tool("fr-compensate", *args, env=env)
 
 
 def one_error_line(proc):

@@ -7,25 +7,18 @@ import numpy as np
 import pytest
 
 from frkit import layout
-from frkit.compensate import CompensateOptions, compensate_recording
+from frkit.compensate import compensate_recording
+from frkit.options import COMPENSATE, resolve
 from frkit.engine import CpuEngine
 from frkit.flow.warp import valid_mask
 from frkit.io import open_video
 from frkit.synth import MotionError, SyntheticSession
 
-
-def write_h5(path, frames, name="mov"):
-    with h5py.File(path, "w") as f:
-        if frames.shape[-1] == 1:
-            f.create_dataset(name, data=frames[..., 0])
-        else:
-            for c in range(frames.shape[-1]):
-                f.create_dataset(f"ch{c + 1}", data=frames[..., c])
-    return path
+from conftest import write_h5
 
 
 def run(path, out, workers=2, **kw):
-    opts = CompensateOptions(**kw)
+    opts = resolve(COMPENSATE, **kw)
     with open_video(path) as reader, CpuEngine(workers) as engine:
         return compensate_recording(reader, out, opts, engine)
 
@@ -83,7 +76,7 @@ def test_output_files_follow_the_contract(balanced_result):
     ref = np.load(out / layout.REFERENCE)
     assert ref.shape == (h, w, 1) and ref.dtype == np.float64
     rec = json.loads((out / layout.RECORD).read_text())
-    assert rec["parameters"]["quality"] == "balanced" and rec["parameters"]["min_level_effective"] == 4
+    assert rec["parameters"]["quality"] == "balanced" and rec["summary"]["min_level"] == 4
     assert rec["input"]["path"] == str(path)
     assert rec["frkit_version"]
     assert not list(out.glob("*.partial"))
@@ -160,7 +153,7 @@ def test_two_channels_with_weights(tmp_path):
     assert err.residual_rms < 0.25
 
 
-@pytest.mark.parametrize("kw", [dict(cc_initialization=True, cc_up=4), dict(update_reference=True, buffer_size=20),
+@pytest.mark.parametrize("kw", [dict(cc_initialization=True, cc_upsample=4), dict(update_reference=True, buffer_size=20),
                                 dict(bin_size=1, update_initialization_w=False), dict(sigma=((1, 1, 0.6),))])
 def test_pipeline_options_keep_accuracy(moving_recording, tmp_path, kw):
     s, path = moving_recording
@@ -181,7 +174,10 @@ def test_temporal_binning(moving_recording, tmp_path):
         assert reader.shape[0] == 34
         first = raw.read(0, 3).astype(np.float64).mean(axis=0)
         assert np.array_equal(reader.read(0, 1)[0], np.rint(first).astype(np.uint16))
-        compensate_recording(reader, tmp_path / "b", CompensateOptions(quality="fast"), engine)
+        # the library applies (and records) bin_size itself
+        summary = compensate_recording(raw, tmp_path / "b", resolve(COMPENSATE, quality="fast", bin_size=3), engine)
+    assert summary["frames"] == 34
+    assert json.loads((tmp_path / "b" / layout.RECORD).read_text())["parameters"]["bin_size"] == 3
     with h5py.File(tmp_path / "b" / layout.COMPENSATED) as f:
         assert f["ch1"].shape == (34, 128, 128)
 

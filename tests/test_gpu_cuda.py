@@ -4,7 +4,8 @@ import h5py
 import numpy as np
 import pytest
 
-from frkit.compensate import CompensateOptions, compensate_recording
+from frkit.compensate import compensate_recording
+from frkit.options import COMPENSATE, resolve
 from frkit.engine import CpuEngine
 from frkit.flow.warp import valid_mask
 from frkit.io import open_video
@@ -49,7 +50,7 @@ def test_cuda_engine_is_as_accurate_as_the_cpu(tmp_path, quality):
     flows = {}
     for name, engine in (("cpu", CpuEngine()), ("cuda", make_cuda_engine("cuda"))):
         with open_video(tmp_path / "r.h5") as r:
-            compensate_recording(r, tmp_path / name, CompensateOptions(quality=quality, save_w=True), engine)
+            compensate_recording(r, tmp_path / name, resolve(COMPENSATE, quality=quality, save_w=True), engine)
         with h5py.File(tmp_path / name / "w.h5") as f:
             flows[name] = np.stack([f["u"][:], f["v"][:]], -1)
     res = {}
@@ -74,6 +75,6 @@ def test_large_frames_do_not_run_out_of_memory(tmp_path):
     engine = make_cuda_engine("cuda")
     engine.max_chunk = 4096  # let the memory estimate and the OOM split decide
     with open_video(tmp_path / "big.h5") as r:
-        compensate_recording(r, tmp_path / "o", CompensateOptions(quality="quality", reference_frames=(0, 1)), engine)
+        compensate_recording(r, tmp_path / "o", resolve(COMPENSATE, quality="quality", reference_frames=(0, 1)), engine)
     with h5py.File(tmp_path / "o" / "compensated.HDF5") as f:
         assert f["ch1"].shape == (8, 1024, 1024)

@@ -23,21 +23,10 @@ import tifffile
 from frkit import layout
 from frkit.synth import SyntheticSession
 
-BIN = Path(sys.executable).parent
-ENV = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+from conftest import BIN, ENV, run_tool as run, write_h5 as h5
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 RESULTS = set(layout.COMPENSATE_OUTPUTS) | {layout.TEMPORAL_AVERAGE, layout.W_TO_REFERENCE}
-
-
-def run(*args, env=None, cwd=None):
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env or ENV, cwd=cwd,
-                          timeout=600)
-
-
-def h5(path, data, name="mov"):
-    with h5py.File(path, "w") as f:
-        f[name] = data
-    return path
 
 
 def frames(t=6, h=32, w=32, seed=0):
@@ -166,10 +155,10 @@ CASES = {
     "different frame sizes in a session": (_sizes, "a session needs one frame size and channel count"),
     "different channel counts in a session": (_channels, "a session needs one frame size and channel count"),
     "unknown config key": (_unknown_key, "unknown key 'alpha_betwen' (did you mean 'alpha_between'?)"),
-    "wrong value type in the config": (_wrong_type, "'cc_upsample' must be int"),
+    "wrong value type in the config": (_wrong_type, "must be an integer >= 1, not '4'"),
     "unwritable output directory": (_unwritable, "cannot create output directory"),
     "output path equal to the input": (_same_as_input, "the input would be overwritten"),
-    "unknown option value": (_bad_option_value, "Invalid value for '--quality'"),
+    "unknown option value": (_bad_option_value, "--quality: must be one of quality, balanced, fast, not 'best'"),
 }
 
 

@@ -19,7 +19,7 @@ from frkit.io import open_video
 from frkit.io.hdf5 import Hdf5Reader
 from frkit.io.mat import MatV5Reader
 
-from test_io_readers import DTYPES, assert_input_error_open_or_read, check_reader, make_video, truncate_to_half
+from conftest import DTYPES, assert_input_error_open_or_read, check_reader, make_video, truncate_to_half
 
 
 def hwt(video_thw):

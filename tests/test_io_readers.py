@@ -1,10 +1,9 @@
 """frkit.io readers: dispatch, the reader contract, error messages, real recordings.
 
 Format-specific layouts are in test_io_tiff.py, test_io_hdf5.py and
-test_io_mat.py; they use the helpers defined here.
+test_io_mat.py; the reader-contract helpers they share are in conftest.py.
 """
 
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -12,66 +11,9 @@ import pytest
 import tifffile
 
 from frkit.errors import InputError, OptionError
-from frkit.io import VideoReader, load_image, open_video
+from frkit.io import load_image, open_video
 
-DTYPES = ["int8", "uint8", "int16", "uint16", "int32", "uint32", "float32", "float64"]
-
-
-# -- helpers (imported by the other test_io_* modules) ------------------------
-
-def make_video(shape, dtype, seed=0) -> np.ndarray:
-    """Random test data covering the dtype's range (distinct values per frame)."""
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(dtype)
-    if dt.kind == "f":
-        return rng.standard_normal(shape).astype(dt) * 1000
-    info = np.iinfo(dt)
-    return rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dt)
-
-
-def check_reader(reader: VideoReader, expected: np.ndarray) -> None:
-    """``reader`` yields exactly ``expected`` (T, H, W, C) through every read path."""
-    expected = np.asarray(expected)
-    native = expected.dtype.newbyteorder("=")
-    t = expected.shape[0]
-    assert reader.shape == expected.shape
-    assert len(reader) == reader.n_frames == t
-    assert (reader.height, reader.width, reader.n_channels) == expected.shape[1:]
-    assert reader.dtype == native and reader.dtype.isnative
-    full = reader.read(0, t)
-    assert full.dtype == native and full.dtype.isnative
-    assert full.flags.c_contiguous and full.flags.writeable
-    np.testing.assert_array_equal(full, expected)
-    for a, b in [(0, 1), (t - 1, t), (t // 3, t // 3 + 2), (1, t)]:
-        if 0 <= a < b <= t:
-            np.testing.assert_array_equal(reader.read(a, b), expected[a:b])
-    assert reader.read(2, 2).shape == (0,) + expected.shape[1:]
-    idx = [t - 1, 0, t // 2, t // 2, 1 % t, t - 1]
-    got = reader.read_indices(idx)
-    assert got.dtype == native and got.flags.c_contiguous
-    np.testing.assert_array_equal(got, expected[idx])
-    np.testing.assert_array_equal(reader.read_indices(np.arange(t)[::-1]), expected[::-1])
-    assert reader.read_indices([]).shape == (0,) + expected.shape[1:]
-
-
-def truncate_to_half(path: Path) -> Path:
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    return path
-
-
-def assert_input_error_open_or_read(path, **kw) -> InputError:
-    """Opening or reading every frame of ``path`` raises InputError naming the file."""
-    with pytest.raises(InputError) as ei:
-        with open_video(path, **kw) as r:
-            r.read(0, r.n_frames)
-            r.read_indices(range(r.n_frames))
-    msg = str(ei.value)
-    assert Path(path).name in msg and "\n" not in msg
-    return ei.value
-
-
-# -- dispatch ------------------------------------------------------------------
+from conftest import check_reader, make_video
 
 def _h5(path, data, name="data"):
     with h5py.File(path, "w") as f:

@@ -10,7 +10,7 @@ from frkit.errors import InputError
 from frkit.io import open_video
 from frkit.io.tiff import TiffReader
 
-from test_io_readers import DTYPES, assert_input_error_open_or_read, check_reader, make_video, truncate_to_half
+from conftest import DTYPES, assert_input_error_open_or_read, check_reader, make_video, truncate_to_half
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -15,7 +15,7 @@ from frkit.io import (Hdf5VideoWriter, MatVideoWriter, TiffVideoWriter, atomic_o
                       open_video_writer, partial_path, save_npy_atomic, save_npz_atomic, save_png_atomic,
                       savemat_atomic, write_json_atomic)
 
-from test_io_readers import DTYPES, check_reader, make_video
+from conftest import DTYPES, check_reader, make_video
 
 
 # -- atomic helpers ----------------------------------------------------------------

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from frkit.errors import FrkitError, InputError, OptionError
+from frkit.options import ALIGN, COMPENSATE, REPROJECT
 from frkit.session.array import array_task_index
 from frkit.session.config import center_index, load_config
 
@@ -42,10 +43,12 @@ save_w = false
 save_valid_idx = true
 """))
     assert cfg.root == tmp_path and cfg.output_dir == tmp_path / "compensated_outputs"
-    assert cfg.final_dir == tmp_path / "final_results" and cfg.align_output_format == "HDF5"
+    assert cfg.final_dir == tmp_path / "final_results" and cfg.values(REPROJECT).format == "HDF5"
     assert [p.name for p in cfg.recordings()] == ["a.tif", "b.tif", "c.tif"]
     # flow options override the quality setting, as in pyflowreg
-    assert cfg.compensate_overrides() == {"quality": "fast", "buffer_size": 1000, "save_w": False}
+    stage1 = cfg.values(COMPENSATE)
+    assert (stage1.quality, stage1.buffer_size, stage1.save_w, stage1.workers) == ("fast", 1000, False, 2)
+    assert cfg.values(REPROJECT).chunk_size == 32 and cfg.values(ALIGN).alpha == (25.0, 25.0)
 
 
 def test_unknown_key_names_the_closest(tmp_path):
@@ -69,7 +72,7 @@ def test_wrong_value_types(tmp_path, line, needle):
 
 
 def test_pinned_stage1_keys(tmp_path):
-    with pytest.raises(OptionError, match="output_format must be 'HDF5'"):
+    with pytest.raises(OptionError, match="flow_options.output_format in .*must be 'HDF5'"):
         load_config(write(tmp_path, 'root = "."\n[flow_options]\noutput_format = "MAT"\n'))
     with pytest.raises(OptionError, match="save_valid_idx"):
         load_config(write(tmp_path, 'root = "."\n[flow_options]\nsave_valid_idx = false\n'))
@@ -81,7 +84,8 @@ def test_flow_options_from_a_peer_options_file(tmp_path):
         "alpha": [2, 2], "quality_setting": "balanced", "output_format": "HDF5", "save_valid_idx": True,
         "use_gpu": False, "output_file_writer": "x", "levels": 100}))
     cfg = load_config(write(tmp_path, 'root = "."\nflow_options = "opts.json"\n'))
-    assert cfg.compensate_overrides() == {"alpha": [2, 2], "quality": "balanced", "levels": 100}
+    stage1 = cfg.values(COMPENSATE)
+    assert (stage1.alpha, stage1.quality, stage1.levels) == ((2.0, 2.0), "balanced", 100)
 
 
 def test_root_errors(tmp_path):

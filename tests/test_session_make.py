@@ -3,9 +3,7 @@
 import json
 import os
 import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -14,13 +12,9 @@ import pytest
 from frkit import layout
 from frkit.synth import SyntheticSession, session_views
 
-BIN = Path(sys.executable).parent
-ENV = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+from conftest import BIN, ENV, run_tool as tool
+
 H, W, T = 48, 64, 24
-
-
-def tool(*args, env=None):
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env or ENV, timeout=600)
 
 
 def write_session(folder, n=3, sizes=None, toml_extra=""):
@@ -81,6 +75,8 @@ def test_all_stages_write_the_seed_layout(session):
     assert int(z["middle_idx"]) == 1 and 0.5 < z["final_valid"].mean() < 1.0
     w = np.load(out / "rec_2" / layout.W_TO_REFERENCE)
     assert not w["u"].any() and not w["v"].any()  # the center
+    for i in (1, 2, 3):  # one dtype whatever the recording, the center's zero field included
+        assert np.load(out / f"rec_{i}" / layout.W_TO_REFERENCE)["u"].dtype == layout.W_TO_REFERENCE_DTYPE
     with h5py.File(final / "aligned_rec_1.hdf5") as f:
         assert f["ch1"].shape == (T, H, W) and f["ch1"].dtype == np.uint16
 
@@ -90,6 +86,13 @@ def test_rerun_does_nothing_and_changes_recompute_only_what_depends_on_them(sess
     out = root / "compensated_outputs"
     p = make(plan(cfg), "all")
     assert p.returncode == 0 and "Nothing to be done" in p.stdout and "fr-" not in p.stdout
+    # other spellings of the same values, and a setting that never changes results: nothing to redo
+    text = cfg.read_text()
+    cfg.write_text(text.replace("iterations_between = 30", "iterations_between = 30\nalpha_between = [25, 25.0]")
+                   + "align_chunk_size = 7\n[flow_options]\nalpha = [1.5, 1.5]\nquality_setting = \"fast\"\n")
+    p = make(plan(cfg), "all")
+    assert p.returncode == 0 and "Nothing to be done" in p.stdout and "fr-" not in p.stdout, p.stdout
+    cfg.write_text(text)
 
     stage1 = [out / f"rec_{i}" / layout.COMPENSATED for i in (1, 2, 3)]
     stage2 = [out / f"rec_{i}" / layout.W_TO_REFERENCE for i in (1, 2, 3)]

@@ -7,13 +7,13 @@ import scipy.io
 from scipy import ndimage as ndi
 from skimage.io import imread
 
-from frkit.align import AlignParams, between_displacement
+from frkit.align import between_displacement
 from frkit.errors import InputError
 from frkit.io import Hdf5VideoWriter, open_video
-from frkit.mask import warp_mask
+from frkit.layout import FINAL_MAT, FINAL_NPZ, FINAL_PNG, RecordingFiles
+from frkit.mask import session_mask, warp_mask
 from frkit.reproject import fill_image, reproject
 from frkit.engine import CpuEngine
-from frkit.session.final import FINAL_MAT, FINAL_NPZ, FINAL_PNG, RecordingFiles, session_mask
 from frkit.synth import View, between_truth, make_template
 
 PYFLOWREG_KEYS = {"final_valid", "aligned_valid_masks", "per_seq_valid_masks", "displacement_fields_u",
@@ -61,7 +61,7 @@ def test_rigid_sign_convention_non_square():
     canvas = field_of_view(200, 512, 3)
     ref = canvas[48:248, 48:560]
     moved = ndi.shift(canvas, (6, -4), order=3)[48:248, 48:560]
-    w = between_displacement(ref, moved, AlignParams())
+    w = between_displacement(ref, moved)
     inner = (slice(20, -20), slice(20, -20))
     assert abs(w[..., 0][inner].mean() + 4) < 0.1 and abs(w[..., 1][inner].mean() - 6) < 0.1
 

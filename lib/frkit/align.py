@@ -11,40 +11,22 @@ recording: ``aligned(y, x) = moving(y + v, x + u)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy import ndimage as ndi
 
 from .errors import InputError
 from .flow.displacement import ReferencePyramid, warp
 from .flow.params import FlowParams
+from .options import ALIGN, resolve
 from .preprocess import NORM_EPS
 from .rigid import rigid_shift
 
-__all__ = ["AlignParams", "between_displacement"]
+__all__ = ["between_displacement", "flow_params"]
 
 
-@dataclass(frozen=True)
-class AlignParams:
-    """Stage-2 parameters (session keys in brackets)."""
-
-    sigma_smooth: float = 6.0  # [sigma_smooth]
-    cc_upsample: int = 4  # [cc_upsample]
-    alpha: float = 25.0  # [alpha_between]
-    iterations: int = 100  # [iterations_between]
-    levels: int = 50
-    min_level: int = 0
-    eta: float = 0.8
-    update_lag: int = 5
-    a_smooth: float = 1.0
-    a_data: float = 0.45
-
-    def flow_params(self, n_channels: int) -> FlowParams:
-        return FlowParams(alpha=(self.alpha, self.alpha), levels=self.levels, min_level=self.min_level,
-                          eta=self.eta, update_lag=self.update_lag, iterations=self.iterations,
-                          a_smooth=self.a_smooth, a_data=(self.a_data,),
-                          weights=(1.0 / n_channels,) * n_channels).for_channels(n_channels)
+def flow_params(params, n_channels: int) -> FlowParams:
+    """The solver parameters of fr-align's ``params``: every level solved, channels weighted equally."""
+    return FlowParams.from_values(params, 0, (1.0 / n_channels,) * n_channels).for_channels(n_channels)
 
 
 def _as_hwc(img: np.ndarray, name: str) -> np.ndarray:
@@ -65,12 +47,14 @@ def _smooth_normalize(img: np.ndarray, sigma: float) -> np.ndarray:
     return (img - lo) / (hi - lo + NORM_EPS)
 
 
-def between_displacement(reference: np.ndarray, moving: np.ndarray, params: AlignParams = AlignParams(),
-                         engine=None) -> np.ndarray:
+def between_displacement(reference: np.ndarray, moving: np.ndarray, params=None, engine=None) -> np.ndarray:
     """Backward field ``(H, W, 2)`` float64 from ``moving``'s average to ``reference``'s.
 
-    Both are ``(H, W)`` or ``(H, W, C)`` with equal shapes.
+    Both are ``(H, W)`` or ``(H, W, C)`` with equal shapes; ``params`` are
+    fr-align's values (:data:`frkit.options.ALIGN`, its defaults when None).
     """
+    if params is None:
+        params = resolve(ALIGN)
     ref = _as_hwc(reference, "reference average")
     mov = _as_hwc(moving, "moving average")
     if ref.shape != mov.shape:
@@ -86,10 +70,10 @@ def between_displacement(reference: np.ndarray, moving: np.ndarray, params: Alig
     p2 = np.ascontiguousarray(np.moveaxis(img2, -1, 0), dtype=np.float32)
     shifted = warp(p2, np.full((h, w), dx), np.full((h, w), dy), p1, cubic=True).astype(np.float32)
     if engine is None:
-        pyramid = ReferencePyramid(p1, params.flow_params(c))
+        pyramid = ReferencePyramid(p1, flow_params(params, c))
         flow = pyramid.flow(shifted)
     else:
-        pyramid = engine.prepare(p1, params.flow_params(c))
+        pyramid = engine.prepare(p1, flow_params(params, c))
         flow = np.moveaxis(engine.to_host(engine.flows(pyramid, shifted[None]))[0], -1, 0).astype(np.float64)
     flow[0] += dx
     flow[1] += dy

@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 
 from . import layout
-from .io.atomic import atomic_output, write_json_atomic
+from .io.atomic import atomic_output
 from .synth import MotionError, SyntheticSession, session_views
 
 BORDER = 16
@@ -57,11 +57,10 @@ def write_session(folder: Path, n: int = 3, frames: int = 120, height: int = 160
 
 def summary(config: Path) -> str:
     from .session.config import load_config
-    from .session.final import FINAL_NPZ, FINAL_PNG
 
     cfg = load_config(config)
     recs = cfg.recordings()
-    final = np.load(cfg.final_dir / FINAL_NPZ)
+    final = np.load(cfg.final_dir / layout.FINAL_NPZ)
     center = int(final["middle_idx"])
     lines = [f"session of {len(recs)} recordings in {cfg.root} (center: {recs[center].name})"]
     for i, p in enumerate(recs):
@@ -77,7 +76,7 @@ def summary(config: Path) -> str:
                      f"center: mean {mag.mean():.2f} px, max {mag.max():.2f} px")
     fv = final["final_valid"]
     lines.append(f"  valid in all recordings: {int(fv.sum())} of {fv.size} pixels ({100 * fv.mean():.1f} %)")
-    lines.append(f"  masks: {cfg.final_dir / FINAL_PNG} and {cfg.final_dir}/*_valid_idx*.png")
+    lines.append(f"  masks: {cfg.final_dir / layout.FINAL_PNG} and {cfg.final_dir}/*_valid_idx*.png")
     lines.append(f"  aligned videos: {cfg.final_dir}/aligned_*.hdf5; everything: {cfg.output_dir}")
     return "\n".join(lines)
 

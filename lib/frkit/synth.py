@@ -298,15 +298,13 @@ class MotionError:
     motion left between the corrected frames. A common offset (the
     reference's own position and shape) does not count, since every frame
     is aligned to the same reference. ``input_rms`` is the same statistic of
-    the true flows: the motion present before correction. ``epe`` is the
-    plain mean end-point error (offset included).
+    the true flows: the motion present before correction.
     """
 
     def __init__(self, border: int = 0):
         self.border = border
         self.n = 0
         self._sum_e = self._sum_e2 = self._sum_t = self._sum_t2 = None
-        self._epe = 0.0
 
     def _crop(self, a):
         b = self.border
@@ -325,7 +323,6 @@ class MotionError:
         self._sum_e2 += (e ** 2).sum(-1)
         self._sum_t += tru
         self._sum_t2 += (tru ** 2).sum(-1)
-        self._epe += float(np.hypot(e[..., 0], e[..., 1]).mean())
         self.n += 1
 
     @staticmethod
@@ -340,10 +337,6 @@ class MotionError:
     @property
     def input_rms(self) -> float:
         return self._rms(self._sum_t, self._sum_t2, self.n)
-
-    @property
-    def epe(self) -> float:
-        return self._epe / max(self.n, 1)
 
 
 

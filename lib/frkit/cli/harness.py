@@ -1,18 +1,31 @@
 """The command harness shared by the fr-* tools.
 
-One place for: argument parsing errors, user errors (:class:`FrkitError`),
-exit statuses, progress display and the summary line. Results go to files
-(or stdout when a tool prints data); diagnostics go to stderr, one line each.
+A tool is its parameter declarations (:mod:`frkit.options`) and a function
+that runs it; :func:`tool_main` turns the two into a console script. The
+harness owns what every tool does the same way:
 
-Exit statuses: 0 success, 2 bad usage or bad input (nothing half-written is
-left), 130 interrupted, 1 an unexpected internal error (with traceback).
+* the command line, built from the declarations: positional arguments,
+  options grouped in help panels with their defaults, ``--version`` and
+  ``-h/--help``;
+* the merge ``defaults <- session.toml (--config) <- flags``, done once by
+  :func:`frkit.options.resolve`, so a bad value is reported with where it
+  came from;
+* exit statuses: 0 success, 2 bad usage or bad input (one line on stderr,
+  nothing half-written), 130 interrupted, 1 an unexpected internal error
+  (with traceback);
+* the progress bar (a terminal only) and the one summary line on stderr.
+
+Results go to files; diagnostics go to stderr, one line each.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, List, Optional
 
 # Frames run in parallel threads; BLAS/OpenMP pools inside each would
 # over-subscribe the cores (and the cluster allocation). Set before numpy loads.
@@ -22,32 +35,37 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
 
 import typer  # noqa: E402
 
+from .. import options  # noqa: E402
+from .._version import __version__  # noqa: E402
 from ..errors import FrkitError  # noqa: E402
 
 # Recent typer releases vendor click privately; reach its exception classes
 # through typer's public ones so either flavour works.
 _UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
-_ClickExit = typer.Exit
-_Abort = typer.Abort
 
-__all__ = ["make_app", "run_app", "fail", "info", "progress_bar", "parse_floats", "parse_frames", "explicit", "load_session"]
+__all__ = ["Invocation", "tool_main", "build_app", "run_app", "fail", "info", "progress_bar"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def make_app(help_text: str) -> typer.Typer:
-    """A single-command Typer application with the shared settings."""
-    return typer.Typer(
-        help=help_text,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-        no_args_is_help=False,
-        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-        # panels on a terminal; plain, complete text in pipes and logs (rich
-        # truncates long option names at 80 columns)
-        rich_markup_mode="rich" if sys.stdout.isatty() else None,
-    )
+@dataclass
+class Invocation:
+    """One run of a tool: its resolved parameters and the session config (or None)."""
+
+    prog: str
+    values: options.Values
+    config: object | None  # frkit.session.config.SessionConfig
+    given: frozenset  # parameter names given on the command line
+
+    def progress(self, description: str):
+        """A progress bar context (see :func:`progress_bar`), silent with --quiet."""
+        return progress_bar(description, False if self.values.get("quiet") else None)
+
+    def report(self, message: str) -> None:
+        """The summary line, unless --quiet."""
+        if not self.values.get("quiet"):
+            info(self.prog, message)
 
 
 def _one_line(text: str) -> str:
@@ -71,6 +89,65 @@ def info(prog: str, message: str) -> None:
     _stderr(f"{prog}: {message}")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"frkit {__version__}")
+        raise typer.Exit(0)
+
+
+def _cli_parameter(p: options.Param) -> inspect.Parameter:
+    """The typer declaration of one parameter. Values arrive as text (or None when not given) and are
+    parsed by the declaration, so the command line and session.toml share one parser and one message."""
+    default = p.show_default()
+    help_text = p.help + (f" [default: {default}]" if default and not p.argument else "")
+    if p.argument:
+        spec, annotation = typer.Argument(None, help=help_text, show_default=False, metavar=p.name.upper()), \
+            Optional[str]
+    elif isinstance(p.kind, options.Flag):
+        names = [f"{f}/--no-{f[2:]}" if p.kind.negatable and f.startswith("--") else f for f in p.flags]
+        spec, annotation = typer.Option(None, *names, help=help_text, show_default=False,
+                                        rich_help_panel=p.panel), Optional[bool]
+    else:
+        many = getattr(p.kind, "many", False)
+        spec = typer.Option(None, *p.flags, help=help_text, show_default=False, metavar=p.kind.metavar,
+                            rich_help_panel=p.panel)
+        annotation = Optional[List[str]] if many else Optional[str]
+    return inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=spec, annotation=annotation)
+
+
+def build_app(prog: str, help_text: str, params, run: Callable[[Invocation], int | None]) -> typer.Typer:
+    """A single-command Typer application for ``params`` that calls ``run``."""
+    app = typer.Typer(
+        help=help_text, add_completion=False, pretty_exceptions_enable=False, no_args_is_help=False,
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+        # panels on a terminal; plain, complete text in pipes and logs
+        rich_markup_mode="rich" if sys.stdout.isatty() else None,
+    )
+    version = inspect.Parameter("version", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[bool],
+                                default=typer.Option(None, "--version", callback=_print_version, is_eager=True,
+                                                     help="Print the frkit version and exit."))
+    signature = [_cli_parameter(p) for p in params] + [version]
+    # typer reads positional arguments in signature order; keyword-only is fine for it
+    signature = [s.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for s in signature]
+
+    def command(**given):
+        given.pop("version", None)
+        flags = {k: (tuple(v) if isinstance(v, list) else v) for k, v in given.items() if v is not None}
+        cfg = None
+        if flags.get("config") is not None:
+            from ..session.config import load_config
+
+            cfg = load_config(flags["config"])
+        values = options.resolve(params, cfg, flags)
+        return run(Invocation(prog, values, cfg, frozenset(flags)))
+
+    command.__signature__ = inspect.Signature(signature)
+    command.__annotations__ = {s.name: s.annotation for s in signature}
+    command.__doc__ = help_text
+    app.command(help=help_text)(command)
+    return app
+
+
 def run_app(app: typer.Typer, prog: str, argv: list[str] | None = None) -> int:
     """Run ``app`` as the program ``prog``; return the exit status."""
     command = typer.main.get_command(app)
@@ -78,14 +155,10 @@ def run_app(app: typer.Typer, prog: str, argv: list[str] | None = None) -> int:
     try:
         rv = command.main(args=args, prog_name=prog, standalone_mode=False)
     except _UsageError as exc:
-        if type(exc).__name__ == "NoArgsIsHelpError":
-            typer.echo(exc.ctx.get_help())
-            return EXIT_USAGE
-        hint = f" (see '{prog} --help')"
-        return fail(prog, exc.format_message() + hint)
-    except _ClickExit as exc:
+        return fail(prog, exc.format_message() + f" (see '{prog} --help')")
+    except typer.Exit as exc:
         return exc.exit_code
-    except _Abort:
+    except typer.Abort:
         return fail(prog, "aborted", EXIT_INTERRUPTED)
     except FrkitError as exc:
         return fail(prog, str(exc), exc.exit_code)
@@ -94,12 +167,14 @@ def run_app(app: typer.Typer, prog: str, argv: list[str] | None = None) -> int:
     return rv if isinstance(rv, int) else 0
 
 
-def main_for(app: typer.Typer, prog: str):
-    """The console-script entry point of one tool."""
+def tool_main(prog: str, help_text: str, params, run: Callable[[Invocation], int | None]):
+    """The console-script entry point of one tool (``main`` in its ``cmd/`` module)."""
+    app = build_app(prog, help_text, params, run)
 
-    def main() -> None:
-        sys.exit(run_app(app, prog))
+    def main(argv=None) -> None:
+        sys.exit(run_app(app, prog, argv))
 
+    main.app = app
     return main
 
 
@@ -124,50 +199,3 @@ def progress_bar(description: str, enabled: bool | None = None):
             bar.update(task, completed=done, total=total)
 
         yield update
-
-
-def load_session(config):
-    """The validated session.toml behind ``--config``, or None when not given."""
-    if config is None:
-        return None
-    from ..session.config import load_config
-
-    return load_config(config)
-
-
-def explicit(ctx, name: str) -> bool:
-    """Whether option ``name`` was given on the command line (config values yield to it)."""
-    source = ctx.get_parameter_source(name)
-    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
-
-
-def parse_floats(text: str, name: str, count: int | None = None) -> tuple[float, ...]:
-    """``"1.5"`` or ``"1.5,2"`` -> floats; ``count`` fixes how many are allowed."""
-    try:
-        values = tuple(float(x) for x in str(text).replace(" ", "").split(",") if x != "")
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a comma-separated list of numbers", param_hint=name) from None
-    if not values:
-        raise typer.BadParameter("needs at least one number", param_hint=name)
-    if count is not None and len(values) not in (1, count):
-        raise typer.BadParameter(f"needs 1 or {count} numbers, got {len(values)}", param_hint=name)
-    return values
-
-
-def parse_frames(text: str, name: str) -> tuple[int, ...]:
-    """Frame indices: ``"50:500"`` (start:stop, 0-based, stop excluded) or ``"0,5,9"``."""
-    text = str(text).replace(" ", "")
-    try:
-        if ":" in text:
-            start_s, stop_s = text.split(":", 1)
-            start, stop = int(start_s or 0), int(stop_s)
-            if start < 0 or stop <= start:
-                raise ValueError
-            return tuple(range(start, stop))
-        values = tuple(int(x) for x in text.split(",") if x != "")
-        if not values or min(values) < 0:
-            raise ValueError
-        return values
-    except ValueError:
-        raise typer.BadParameter(f"{text!r}: use START:STOP (0-based, STOP excluded) or a list like 0,5,9",
-                                 param_hint=name) from None

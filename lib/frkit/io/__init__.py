@@ -16,7 +16,7 @@ name only when complete.
 """
 
 from .atomic import (atomic_output, partial_path, save_npy_atomic, save_npz_atomic, save_png_atomic,
-                     savemat_atomic, write_json_atomic)
+                     save_tiff_atomic, savemat_atomic, write_json_atomic)
 from .base import VideoReader
 from .hdf5 import Hdf5Reader
 from .mat import MatV5Reader
@@ -42,5 +42,6 @@ __all__ = [
     "save_npz_atomic",
     "save_png_atomic",
     "savemat_atomic",
+    "save_tiff_atomic",
     "write_json_atomic",
 ]

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import OutputError
+from ..layout import PARTIAL_SUFFIX
 
 __all__ = [
     "atomic_output",
@@ -27,11 +28,10 @@ __all__ = [
     "save_npz_atomic",
     "save_png_atomic",
     "savemat_atomic",
+    "save_tiff_atomic",
     "write_json_atomic",
     "encode_png",
 ]
-
-PARTIAL_SUFFIX = ".partial"
 
 
 def partial_path(path) -> Path:
@@ -140,3 +140,11 @@ def savemat_atomic(path, mdict: dict, *, do_compression: bool = False) -> None:
 
     with atomic_output(path) as tmp, open(tmp, "wb") as fh:
         savemat(fh, mdict, long_field_names=True, do_compression=do_compression)
+
+
+def save_tiff_atomic(path, image) -> None:
+    """An ``(H, W)`` or ``(H, W, C)`` image as one TIFF page (samples contiguous)."""
+    import tifffile
+
+    with atomic_output(path) as tmp:
+        tifffile.imwrite(tmp, image, photometric="minisblack", planarconfig="contig" if image.shape[-1] > 1 else None)

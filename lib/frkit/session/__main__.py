@@ -2,7 +2,6 @@
 
 ``python -m frkit.session plan CONFIG``  check the session, write its Make rules, print their path
 ``python -m frkit.session list CONFIG``  the recordings, one per line, in array order (1-based task N = line N)
-``python -m frkit.session mark DIR STAGE``  set ``STAGE: done`` in ``DIR/status.json``
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from ..cli.harness import fail
 from ..errors import FrkitError
 from .config import load_config
 from .plan import plan
-from .status import mark_done
 
 PROG = "frkit-session"
 
@@ -28,12 +26,9 @@ def main(argv=None) -> int:
             for p in load_config(args[1]).recordings():
                 print(p)
             return 0
-        if len(args) == 3 and args[0] == "mark":
-            mark_done(args[1], args[2])
-            return 0
     except FrkitError as exc:
         return fail(PROG, str(exc), exc.exit_code)
-    return fail(PROG, "usage: python -m frkit.session plan CONFIG | list CONFIG | mark DIR STAGE")
+    return fail(PROG, "usage: python -m frkit.session plan CONFIG | list CONFIG")
 
 
 if __name__ == "__main__":

@@ -22,27 +22,20 @@ format only the aligned videos.
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 
 import h5py
 
 from .. import layout
 from .._version import __version__
-from ..compensate import CompensateOptions, describe_input, options_from_values
+from ..compensate import describe_input
 from ..errors import FrkitError, InputError
 from ..io import open_video
-from ..io.atomic import write_json_atomic
+from ..io.atomic import partial_path, write_json_atomic
 from .config import SessionConfig
-from .final import FINAL_NPZ
+from .stages import session_files
 
-__all__ = ["plan", "check_recordings", "aligned_name"]
-
-ALIGN_EXT = {"TIFF": "tif", "HDF5": "hdf5", "MAT": "mat"}
-
-
-def aligned_name(stem: str, fmt: str) -> str:
-    return f"aligned_{stem}.{ALIGN_EXT[fmt.upper()]}"
+__all__ = ["plan", "check_recordings"]
 
 
 def check_recordings(cfg: SessionConfig, recordings: list[Path]) -> dict[Path, int]:
@@ -62,11 +55,6 @@ def check_recordings(cfg: SessionConfig, recordings: list[Path]) -> dict[Path, i
             raise InputError(f"{p.name} is {h}x{w} with {c} channel(s) but {first[0].name} is {fh}x{fw} with "
                              f"{fc}; a session needs one frame size and channel count")
     return counts
-
-
-def _stage1_parameters(cfg: SessionConfig) -> dict:
-    opts = CompensateOptions(**options_from_values(cfg.compensate_overrides(), f"{cfg.source}: flow_options"))
-    return opts.validate().result_parameters()
 
 
 def _complete_peer_output(folder: Path, expected_frames: int) -> bool:
@@ -99,8 +87,8 @@ def reconcile_stage1(cfg: SessionConfig, recordings: list[Path], counts: dict[Pa
     another tool, without a record, is adopted: a record is written for it. An
     incomplete one is left for fr-compensate to redo. Returns stem -> action.
     """
-    params = _stage1_parameters(cfg)
-    bin_size = int(params.get("bin_size", 1))
+    params = cfg.stage_parameters(1)
+    bin_size = params["bin_size"]
     actions = {}
     for p in recordings:
         folder = cfg.recording_dir(p)
@@ -109,8 +97,8 @@ def reconcile_stage1(cfg: SessionConfig, recordings: list[Path], counts: dict[Pa
         if rec_path.is_file():
             try:
                 rec = json.loads(rec_path.read_text())
-                same_input = all(rec["input"].get(k) == now[k] for k in ("path", "size", "mtime"))
-                same_params = rec.get("result_parameters") == params
+                same_input = all(rec["input"].get(k) == now[k] for k in layout.RECORD_INPUT_KEYS)
+                same_params = rec.get(layout.RECORD_RESULT_PARAMETERS) == params
             except (ValueError, KeyError, TypeError, AttributeError):
                 same_input = same_params = False
             if not (same_input and same_params):
@@ -120,7 +108,7 @@ def reconcile_stage1(cfg: SessionConfig, recordings: list[Path], counts: dict[Pa
         expected = -(-counts[p] // bin_size)
         if _complete_peer_output(folder, expected):
             write_json_atomic(rec_path, {"tool": "adopted", "frkit_version": __version__, "input": now,
-                                         "result_parameters": params,
+                                         layout.RECORD_RESULT_PARAMETERS: params,
                                          "note": "stage-1 outputs written by another tool, checked complete"})
             actions[p.stem] = "adopted"
     return actions
@@ -129,7 +117,7 @@ def reconcile_stage1(cfg: SessionConfig, recordings: list[Path], counts: dict[Pa
 def _write_if_changed(path: Path, text: str) -> bool:
     if path.exists() and path.read_text() == text:
         return False
-    tmp = path.with_name(path.name + ".partial")
+    tmp = partial_path(path)
     tmp.write_text(text)
     tmp.replace(path)
     return True
@@ -150,7 +138,7 @@ def plan(cfg: SessionConfig) -> Path:
     counts = check_recordings(cfg, recordings)
     reconcile_stage1(cfg, recordings, counts)
     out, final = cfg.output_dir, cfg.final_dir
-    state = out / ".frkit"
+    state = out / layout.STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
     final.mkdir(parents=True, exist_ok=True)
     for stage in (1, 2, 3):
@@ -173,7 +161,7 @@ def plan(cfg: SessionConfig) -> Path:
     avg = {p.stem: _q(out / p.stem / layout.TEMPORAL_AVERAGE) for p in recordings}
     rec = {p.stem: _q(out / p.stem / layout.RECORD) for p in recordings}
     wref = {p.stem: _q(out / p.stem / layout.W_TO_REFERENCE) for p in recordings}
-    videos = {p.stem: _q(final / aligned_name(p.stem, cfg.align_output_format)) for p in recordings}
+    videos = {f.stem: _q(f.aligned_video) for f in session_files(cfg)[0]}
     for p in recordings:
         s, d = p.stem, _q(out / p.stem)
         lines += [
@@ -187,7 +175,7 @@ def plan(cfg: SessionConfig) -> Path:
             f"\tfr-reproject {d} {wref[s]} -o $@{cfg_arg}",
             "",
         ]
-    npz = _q(final / FINAL_NPZ)
+    npz = _q(final / layout.FINAL_NPZ)
     lines += [
         "stage1: " + " ".join(avg.values()),
         "stage2: " + " ".join(wref.values()),
@@ -197,10 +185,6 @@ def plan(cfg: SessionConfig) -> Path:
         f"stage3: {npz} " + " ".join(videos.values()),
         "",
     ]
-    mk = state / "session.mk"
+    mk = state / layout.SESSION_MAKEFILE
     _write_if_changed(mk, "\n".join(lines))
     return mk
-
-
-def quote(args) -> str:
-    return " ".join(shlex.quote(str(a)) for a in args)

@@ -30,7 +30,7 @@ def mark_done(folder, stage: str) -> dict:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     status = read_status(folder)
-    status[stage] = "done"
+    status[stage] = layout.STAGE_DONE
     write_json_atomic(folder / layout.STATUS, status)
     return status
 

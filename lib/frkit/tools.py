@@ -1,0 +1,186 @@
+"""One library entry point per tool, all of one shape: inputs, parameters, outputs -> a summary.
+
+``params`` is the tool's :class:`frkit.options.Values` (from
+:func:`frkit.options.resolve`; e.g. ``resolve(options.ALIGN, alpha=5)``).
+Each function checks its inputs and refuses, before any work, an output that
+is or would replace one of its inputs; then it computes and writes every
+output atomically. ``cmd/`` parses the command line and calls these;
+:mod:`frkit.session.stages` calls the same functions for every recording.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from . import layout
+from .errors import InputError, OptionError, OutputError
+from .io.atomic import partial_path
+
+__all__ = ["compensate", "average", "align", "mask", "reproject", "check_outputs", "resolve_video"]
+
+
+def check_outputs(inputs, outputs) -> None:
+    """Refuse any output that is an input, or whose ``.partial`` name is (also through links)."""
+    ins = [Path(p) for p in inputs if p is not None]
+    for out in map(Path, outputs):
+        if out.is_dir():
+            raise OutputError(f"{out}: is a directory; give a file name")
+        for candidate in (out, partial_path(out)):
+            for inp in ins:
+                same = candidate.resolve() == inp.resolve() or (
+                    candidate.exists() and inp.exists() and candidate.samefile(inp))
+                if same:
+                    raise OutputError(f"{inp}: the input would be overwritten by the output {candidate}")
+
+
+def resolve_video(path) -> Path:
+    """A video file, or the compensated video of a stage-1 folder (either spelling)."""
+    from .io.readers import check_file
+
+    p = Path(path)
+    if p.is_dir():
+        found = layout.find_compensated(p)
+        if found is None:
+            raise InputError(f"{p}: no compensated.HDF5 (or .hdf5) in this folder; run stage 1 first")
+        return found
+    return check_file(p, "video")
+
+
+@contextmanager
+def _engine(params):
+    """The engine ``params`` ask for (``device``, ``workers``), closed afterwards."""
+    from .engine import make_engine
+
+    engine = make_engine(params.get("device", "cpu"), params.get("workers", 0))
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+def compensate(input, output, params, progress=None) -> dict:
+    """fr-compensate: correct the motion inside the recording ``input`` into the folder ``output``."""
+    from .compensate import compensate_recording, describe_input
+    from .io import open_video
+    from .io.readers import check_file
+
+    input, output = check_file(input, "video"), Path(output)
+    if output.exists() and not output.is_dir():
+        raise OutputError(f"{output}: exists and is not a directory")
+    check_outputs([input, params.reference_file], [output / name for name in layout.COMPENSATE_OUTPUTS])
+    with open_video(input, axes=params.axes, datasets=params.dataset,
+                    deinterleave=params.deinterleave) as reader, _engine(params) as engine:
+        return compensate_recording(reader, output, params, engine, progress=progress,
+                                    input_info=describe_input(input))
+
+
+def average(compensated, output, params, progress=None) -> dict:
+    """fr-average: the temporal average of a compensated video, ``(H, W, C)`` float64 ``.npy``."""
+    from .average import temporal_average
+    from .io import open_video, save_npy_atomic, save_tiff_atomic, savemat_atomic
+
+    video = resolve_video(compensated)
+    output = Path(output) if output is not None else video.parent / layout.TEMPORAL_AVERAGE
+    extra = {".mat": params.mat, ".tif": params.tif}
+    outputs = [output] + [output.with_suffix(s) for s, on in extra.items() if on]
+    check_outputs([video], outputs)
+    with open_video(video) as reader:
+        avg = temporal_average(reader, progress=progress)
+    save_npy_atomic(output, avg)
+    if params.mat:
+        savemat_atomic(output.with_suffix(".mat"), {layout.TEMPORAL_AVERAGE_VARIABLE: avg})
+    if params.tif:
+        save_tiff_atomic(output.with_suffix(".tif"), avg.astype(np.float32))
+    return {"frames": reader.shape[0], "shape": list(avg.shape), "output": str(output)}
+
+
+def align(reference, moving, output, params, progress=None) -> dict:
+    """fr-align: ``w_to_reference.npz`` (u, v on the reference grid) from two temporal averages.
+
+    The same file on both sides gives the zero field (the center recording).
+    """
+    from .align import between_displacement
+    from .io import save_npz_atomic, savemat_atomic
+    from .io.readers import check_file
+    from .mask import load_average
+
+    reference, moving = check_file(reference, "temporal average"), check_file(moving, "temporal average")
+    output = Path(output) if output is not None else moving.parent / layout.W_TO_REFERENCE
+    check_outputs([reference, moving], [output] + ([output.with_suffix(".mat")] if params.mat else []))
+    ref = load_average(reference)
+    if reference.resolve() == moving.resolve():
+        w = np.zeros(ref.shape[:2] + (2,))
+    else:
+        mov = load_average(moving)
+        if params.device == "cpu":
+            w = between_displacement(ref, mov, params)
+        else:
+            with _engine(params) as engine:
+                w = between_displacement(ref, mov, params, engine)
+    w = w.astype(layout.W_TO_REFERENCE_DTYPE)
+    u, v = layout.FLOW_DATASETS
+    save_npz_atomic(output, **{u: w[..., 0], v: w[..., 1]})
+    if params.mat:
+        savemat_atomic(output.with_suffix(".mat"), {u: w[..., 0].astype(np.float64), v: w[..., 1].astype(np.float64)})
+    magnitude = np.hypot(w[..., 0], w[..., 1])
+    return {"output": str(output), "mean_displacement": float(magnitude.mean()),
+            "max_displacement": float(magnitude.max())}
+
+
+def mask(recordings, output, params, progress=None) -> dict:
+    """fr-mask: the pixels valid in every frame of every recording (:class:`layout.RecordingFiles` list)."""
+    from .mask import session_mask
+    from .session import status
+
+    recordings = list(recordings)
+    if not recordings:
+        raise OptionError("no recordings given")
+    if len({r.stem for r in recordings}) != len(recordings):
+        raise OptionError("two recordings have the same name")
+    center = (len(recordings) + 1) // 2 - 1 if params.center is None else params.center
+    if not center < len(recordings):
+        raise OptionError(f"--center {center} is out of range for {len(recordings)} recordings")
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise OutputError(f"{output}: exists and is not a directory")
+    outputs = [output / n for n in (layout.FINAL_NPZ, layout.FINAL_MAT, layout.FINAL_PNG)]
+    outputs += [output / n for r in recordings for n in layout.mask_png_names(r.stem)]
+    check_outputs([p for r in recordings for p in (r.idx, r.w_to_reference, r.average, r.compensated)], outputs)
+    if output.is_dir():
+        status.clear(output, "stage3")
+    summary = session_mask(recordings, center, output)
+    status.mark_done(output, "stage3")
+    return {**summary, "output": str(output)}
+
+
+def reproject(compensated, w_to_reference, output, params, progress=None) -> dict:
+    """fr-reproject: warp a compensated video into the center recording's grid with its field.
+
+    ``output`` is a file, or a folder (default: the current one) to hold ``aligned_<stem>.<ext>``.
+    """
+    from .io import open_video, open_video_writer
+    from .io.readers import check_file
+    from .reproject import fill_image, output_dtype, reproject as warp_video
+    from .mask import load_average, load_flow
+
+    video = resolve_video(compensated)
+    field = check_file(w_to_reference, "displacement field")
+    stem = video.parent.name if video.stem.lower() == "compensated" else video.stem
+    output = Path.cwd() if output is None else Path(output)
+    fmt = params.format or layout.SUFFIX_FORMAT.get(output.suffix.lower().lstrip("."), "TIFF")
+    if output.is_dir():
+        output = output / layout.aligned_name(stem, fmt)
+    ref_avg = params.reference_average
+    check_outputs([video, field, ref_avg], [output])
+    flow = load_flow(field)
+    avg = load_average(ref_avg) if (params.fill == "reference" and ref_avg is not None) else None
+    with open_video(video) as reader, _engine(params) as engine:
+        t, h, w, c = reader.shape
+        img = fill_image(params.fill, (h, w, c), avg)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with open_video_writer(output, fmt, c, h, w, output_dtype(reader.dtype, params.fill), n_frames=t) as writer:
+            warp_video(reader, flow, writer, img, engine, params.chunk_size, progress=progress)
+    return {"frames": t, "output": str(output), "format": fmt}
