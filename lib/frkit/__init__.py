@@ -8,6 +8,7 @@ The library behind the fr-* tools. Where each piece is:
 ``frkit.preprocess``    normalization from the reference, Gaussian prefilter
                         (rows, cols, time), temporal binning
 ``frkit.reference``     the reference frame (pre-registered from frames)
+``frkit.noise``         the recording's noise level and ``--alpha auto``
 ``frkit.compensate``    stage 1: one recording, streamed in batches to files
 ``frkit.average``       the temporal average of a compensated video
 ``frkit.align``         stage 2: displacement between two recordings' averages

@@ -40,6 +40,7 @@ from .flow.params import FlowParams
 from .flow.policy import STAT_NAMES
 from .io.atomic import partial_path, save_npy_atomic, save_npz_atomic, write_json_atomic
 from .io.writers import Hdf5VideoWriter
+from .noise import ALPHA_FLOOR, NOISE_FRAMES, auto_alpha, noise_variance
 from .options import QUALITY_MIN_LEVEL
 from .pipelining import BackgroundWriter, ReadAhead
 from .preprocess import Preprocessor, check_finite, expand_sigma
@@ -54,9 +55,12 @@ INIT_FRAMES_CARRY = 20
 REFERENCE_UPDATE_FRAMES = 100
 
 
-def flow_params(params) -> FlowParams:
-    """The solver parameters of fr-compensate's ``params`` (the quality preset resolved)."""
+def flow_params(params, alpha=None) -> FlowParams:
+    """The solver parameters of fr-compensate's ``params`` (the quality preset resolved; ``alpha``
+    replaces ``auto``)."""
     min_level = params.min_level if params.min_level >= 0 else QUALITY_MIN_LEVEL[params.quality]
+    if params.alpha == "auto" or alpha is not None:
+        params = params.replace(alpha=alpha if alpha is not None else (ALPHA_FLOOR, ALPHA_FLOOR))
     return FlowParams.from_values(params, min_level, params.weight)
 
 
@@ -125,11 +129,12 @@ def compensate_recording(reader, outdir: Path, params, engine, progress=None, in
     _check_recording(reader)
     if params.reference_file and params.reference_frames:
         raise OptionError("give --reference-frames or --reference, not both")
-    run = _Run(reader, Path(outdir), params, engine, flow_params(params).for_channels(n_ch),
+    ref_raw, ref_indices = _reference_source(reader, params)
+    noise, alpha = _regularization(reader, params, ref_indices)
+    run = _Run(reader, Path(outdir), params, engine, flow_params(params, alpha).for_channels(n_ch),
                expand_sigma(params.sigma, n_ch),
                params.chunk_size or engine.preferred_chunk((height, width, n_ch)), _Timer(),
                np.dtype(reader.dtype) if params.output_dtype == "same" else np.dtype(params.output_dtype))
-    ref_raw, ref_indices = _reference_source(run)
     _prepare_outputs(run.outdir)
     run.advance = _progress_counter(progress, (len(ref_indices) if len(ref_indices) > 1 else 0)
                                     + (min(INIT_FRAMES_FIRST, n_frames) if params.update_initialization_w else 0)
@@ -161,6 +166,8 @@ def compensate_recording(reader, outdir: Path, params, engine, progress=None, in
         "input_dtype": str(np.dtype(reader.dtype)),
         "output_dtype": str(run.out_dtype),
         "min_level": run.flow.min_level,
+        "alpha": list(run.flow.alpha),
+        "noise_variance": noise,
         "reference_frames": len(ref_indices) if ref_indices else (0 if params.reference_file else 1),
         "mean_displacement": float(stats[:, 0].mean()),
         "max_displacement": float(stats[:, 1].max()),
@@ -178,17 +185,29 @@ def _check_recording(reader) -> None:
         raise InputError(f"{reader.path}: frames are {height}x{width}; need at least 8x8 pixels")
 
 
-def _reference_source(run: _Run):
+def _reference_source(reader, params):
     """``(raw reference or None, frame indices)``: a reference file, or the frames to pre-register."""
-    n_frames = run.shape[0]
-    if run.params.reference_file:
-        return _load_reference_file(run.params.reference_file, run.shape), []
-    if run.params.reference_frames:
-        indices = [i for i in run.params.reference_frames if i < n_frames]
+    n_frames = reader.shape[0]
+    if params.reference_file:
+        return _load_reference_file(params.reference_file, reader.shape), []
+    if params.reference_frames:
+        indices = [i for i in params.reference_frames if i < n_frames]
         if not indices:
             raise OptionError(f"--reference-frames: no index is below the frame count ({n_frames})")
         return None, indices
     return None, default_reference_frames(n_frames)
+
+
+def _regularization(reader, params, ref_indices):
+    """``(noise variance, alpha)``: with ``--alpha auto``, measured on the reference frames (or the first
+    frames); otherwise ``(None, the given alpha)``."""
+    if params.alpha != "auto":
+        return None, tuple(params.alpha)
+    frames = (ref_indices or range(reader.shape[0]))[:NOISE_FRAMES]
+    sample = reader.read_indices(list(frames))
+    check_finite(sample, frames, reader.path)
+    variance = noise_variance(sample, params.weight, params.channel_normalization)
+    return variance, (auto_alpha(variance),) * 2
 
 
 def _load_reference_file(path: str, shape) -> np.ndarray:

@@ -103,15 +103,19 @@ class Numbers(Number):
 
     count: int | None = None
     positive_sum: bool = False
+    auto: bool = False  # also accept "auto" (the tool chooses from the data)
 
     @property
     def metavar(self):
-        return "A[,B]" if self.count == 2 else "X1,X2,.."
+        return ("auto|" if self.auto else "") + ("A[,B]" if self.count == 2 else "X1,X2,..")
 
     def describe(self):
-        return f"one or two numbers {self.bounds()}" if self.count == 2 else f"numbers {self.bounds()}".strip()
+        what = f"one or two numbers {self.bounds()}" if self.count == 2 else f"numbers {self.bounds()}".strip()
+        return f"auto or {what}" if self.auto else what
 
     def parse(self, value, text):
+        if self.auto and isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
         if text:
             items = [x for x in str(value).replace(" ", "").split(",") if x != ""]
         else:
@@ -126,7 +130,7 @@ class Numbers(Number):
         return out
 
     def show(self, value):
-        return ",".join(f"{x:g}" for x in value)
+        return value if value == "auto" else ",".join(f"{x:g}" for x in value)
 
 
 @dataclass(frozen=True)
@@ -440,8 +444,9 @@ QUIET = _opt("quiet", False, Flag(negatable=False), "No progress bar and no summ
              panel=P_RUN, result=False)
 
 # the flow method (shared by fr-compensate and fr-align)
-ALPHA = _opt("alpha", (1.5, 1.5), Numbers(count=2, gt=0), "Smoothness weight: one value or alpha_x,alpha_y.",
-             keys=(FO + "alpha",), panel=P_FLOW)
+ALPHA = _opt("alpha", "auto", Numbers(count=2, gt=0, auto=True), "Smoothness weight: one value, alpha_x,alpha_y, "
+             "or auto (from the recording's measured noise: 1.5 on clean recordings, up to 50 at about a "
+             "photon per pixel; the value used is in the record).", keys=(FO + "alpha",), panel=P_FLOW)
 WEIGHT = _opt("weight", (0.5, 0.5), Numbers(ge=0, positive_sum=True), "Channel weights of the data term "
               "(normalized to sum 1).", keys=(FO + "weight",), panel=P_FLOW)
 LEVELS = _opt("levels", 100, Number(integer=True, ge=1), "Upper bound on the pyramid depth.",
@@ -535,7 +540,8 @@ ALIGN = (
     _opt("sigma_smooth", 6.0, Number(ge=0), "Gaussian smoothing of both averages (pixels).", keys=("sigma_smooth",),
          panel=P_FLOW),
     CC_UPSAMPLE.derive(default=4, keys=("cc_upsample",)),
-    ALPHA.derive(default=(25.0, 25.0), keys=("alpha_between",), flags=("--alpha", "--alpha-between")),
+    ALPHA.derive(default=(25.0, 25.0), kind=Numbers(count=2, gt=0), keys=("alpha_between",),
+                 flags=("--alpha", "--alpha-between"), help="Smoothness weight: one value or alpha_x,alpha_y."),
     ITERATIONS.derive(default=100, keys=("iterations_between",), flags=("--iterations", "--iterations-between")),
     LEVELS.derive(default=50, keys=()),
     ETA.derive(keys=()), UPDATE_LAG.derive(keys=()), A_DATA.derive(keys=()), A_SMOOTH.derive(keys=()),
@@ -617,3 +623,22 @@ def markdown_table(params) -> str:
         keys = ", ".join(f"`{k}`" for k in p.keys) or "-"
         rows.append(f"| {flags} | {p.show_default() or '-'} | {keys} | {p.help} |")
     return "\n".join(rows)
+
+
+def _update_readme(path) -> None:
+    """Rewrite every ``<!-- options: TOOL -->`` block of ``path`` from the declarations."""
+    tools = {"fr-compensate": COMPENSATE, "fr-average": AVERAGE, "fr-align": ALIGN, "fr-mask": MASK,
+             "fr-reproject": REPROJECT}
+    text = Path(path).read_text()
+    for tool, params in tools.items():
+        start = text.index(f"<!-- options: {tool} -->")
+        start = text.index("\n", start) + 1
+        end = text.index("<!-- end -->", start)
+        text = text[:start] + markdown_table(params) + "\n" + text[end:]
+    Path(path).write_text(text)
+
+
+if __name__ == "__main__":  # python -m frkit.options README.md
+    import sys
+
+    _update_readme(sys.argv[1])

@@ -284,6 +284,13 @@ class SyntheticSession:
             return np.clip(noisy, info.min, info.max).astype(dtype)
         return noisy.astype(dtype)
 
+    def still_frames(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """The true frames: noise-free, unmoved (the activity of each frame), ``(n, H, W)`` float64."""
+        stop = self.n_frames if stop is None else stop
+        still = Motion(np.zeros((self.n_frames, 2)), [])
+        return render_frames(self.background, self.footprints, self.activity, still, list(range(start, stop)),
+                             self.height, self.width, self.margin, self.view)
+
     def peak_motion(self) -> float:
         """Largest true displacement magnitude over all frames (pixels)."""
         return max(float(np.hypot(*np.moveaxis(self.motion.forward(t, self.height, self.width), -1, 0)).max())

@@ -1,0 +1,69 @@
+"""The noise level of a recording, and the smoothness weight it calls for (``--alpha auto``).
+
+At real photon counts (a few photons per pixel and frame, or fewer) shot
+noise dominates the frames, and the flow's data term fits it: a smoothness
+weight tuned on clean images (alpha 1.5 on the [0, 1]-normalized frames)
+lets the flow invent frame-to-frame motion where there is none. The remedy
+here is the textbook one for a quadratic regularizer: weight smoothness in
+proportion to the noise variance of the data, never below the classic 1.5
+(so clean recordings are corrected exactly as before).
+
+The noise is measured on the raw frames, normalized as the method sees them,
+with Immerkaer's estimator: the 3x3 mask below is the difference of two
+Laplacians, so it cancels image content that is locally linear and passes
+white noise with a gain of 36. It needs one frame, not a time series, so
+motion does not inflate it, and it averages squares (not a median), so it
+stays right at counts of a photon or less, where most pixels are 0 or 1.
+``docs/method.md`` (section "Regularization from the noise") shows the
+measurements behind the constants.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .preprocess import NORM_EPS, normalization_range
+
+__all__ = ["noise_variance", "auto_alpha", "ALPHA_FLOOR", "ALPHA_PER_VARIANCE", "ALPHA_CEILING", "NOISE_FRAMES"]
+
+#: the classic smoothness weight: the least ``auto`` chooses (clean recordings keep it)
+ALPHA_FLOOR = 1.5
+#: alpha per unit of noise variance of the normalized frames (measured, see the module docstring)
+ALPHA_PER_VARIANCE = 2000.0
+#: the most ``auto`` chooses (reached below about one photon per pixel and frame)
+ALPHA_CEILING = 50.0
+#: frames the noise is measured on
+NOISE_FRAMES = 20
+
+_MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float64)
+
+
+def noise_variance(frames: np.ndarray, weights=None, channel_normalization: str = "joint") -> float:
+    """Noise variance of ``(n, H, W, C)`` raw frames, normalized as the method normalizes them.
+
+    The normalization range comes from the frames' mean (the reference is not
+    known yet when the weight is chosen); per channel, then weighted by
+    ``weights`` (the data term's channel weights, default equal).
+    """
+    frames = np.asarray(frames, dtype=np.float64)
+    n, h, w, c = frames.shape
+    if min(h, w) < 3:
+        return 0.0
+    low, high = normalization_range(frames.mean(axis=0), channel_normalization)
+    per_channel = np.empty(c)
+    for k in range(c):
+        scale = 1.0 / (high[k] - low[k] + NORM_EPS)
+        total = 0.0
+        for frame in frames[..., k]:
+            response = ndi.correlate(frame * scale, _MASK, mode="reflect")[1:-1, 1:-1]
+            total += float(np.mean(response * response)) / 36.0
+        per_channel[k] = total / n
+    weights = np.full(c, 1.0 / c) if weights is None else np.asarray(weights[:c], dtype=np.float64)
+    weights = weights / weights.sum()
+    return float(per_channel @ weights)
+
+
+def auto_alpha(variance: float) -> float:
+    """The smoothness weight for a noise variance: ``clip(2000 * variance, 1.5, 50)``."""
+    return float(np.clip(ALPHA_PER_VARIANCE * variance, ALPHA_FLOOR, ALPHA_CEILING))
