@@ -89,7 +89,7 @@ def test_rerun_does_nothing_and_changes_recompute_only_what_depends_on_them(sess
     # other spellings of the same values, and a setting that never changes results: nothing to redo
     text = cfg.read_text()
     cfg.write_text(text.replace("iterations_between = 30", "iterations_between = 30\nalpha_between = [25, 25.0]")
-                   + "align_chunk_size = 7\n[flow_options]\nalpha = [1.5, 1.5]\nquality_setting = \"fast\"\n")
+                   + "align_chunk_size = 7\n[flow_options]\nalpha = \"AUTO\"\nquality_setting = \"fast\"\n")
     p = make(plan(cfg), "all")
     assert p.returncode == 0 and "Nothing to be done" in p.stdout and "fr-" not in p.stdout, p.stdout
     cfg.write_text(text)
