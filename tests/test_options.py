@@ -61,6 +61,8 @@ def test_readme_option_tables_are_generated_from_the_declarations(tool):
 
 
 def test_equivalent_spellings_normalize_to_one_value(tmp_path):
+    e = config_from_mapping({"root": ".", "align_output_format": "tiff"}, tmp_path / "s.toml")
+    assert e.stage_parameters(3) == config_from_mapping({"root": "."}, tmp_path / "s.toml").stage_parameters(3)
     a = config_from_mapping({"root": ".", "flow_options": {"alpha": 2}}, tmp_path / "s.toml")
     b = config_from_mapping({"root": ".", "of_options_override": {"alpha": [2, 2.0]}}, tmp_path / "s.toml")
     c = config_from_mapping({"root": ".", "flow_options": {"quality_setting": "quality", "sigma": [1, 1, 0.1]}},

@@ -68,7 +68,10 @@ class SessionConfig:
 
     def stage_parameters(self, stage: int) -> dict:
         """The normalized parameters that decide a stage's results (the Make stamps)."""
-        return self.values(STAGE_PARAMS[stage]).record(only_results=True)
+        stamp = self.values(STAGE_PARAMS[stage]).record(only_results=True)
+        if stage == 3:  # a session writes TIFF unless told otherwise (fr-reproject alone: from the -o suffix)
+            stamp["format"] = stamp["format"] or "TIFF"
+        return stamp
 
     # -- paths --------------------------------------------------------------
     def _under_root(self, value) -> Path:
