@@ -151,7 +151,7 @@ def tool(name: str):
     if name in TOOLS:
         return TOOLS[name]
     preset, *extra = name.removeprefix("frkit-").split("+")
-    flags = [x for kv in extra for x in (f"--{kv.partition('=')[0]}", kv.partition("=")[2])]
+    flags = [x for kv in extra for x in (f"--{kv.partition('=')[0]}", kv.partition("=")[2]) if x]
     return lambda v, o: run_frkit(v, o, preset, *flags)
 
 
