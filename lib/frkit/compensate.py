@@ -65,10 +65,27 @@ def flow_params(params, alpha=None) -> FlowParams:
 
 
 def describe_input(path) -> dict:
-    """Path, size and modification time of an input file (for the record)."""
-    p = Path(path)
-    st = p.stat()
-    return {"path": str(p.resolve()), "size": st.st_size, "mtime": st.st_mtime}
+    """Path, size and modification time of an input (for the record and stage-1 staleness).
+
+    A recording of several files (a directory, glob, list or T-series
+    folder) is described by its directory (or pattern), the total size, the
+    newest modification time and the file count, so adding, removing or
+    changing any file of the group makes the record stale.
+    """
+    from .io.readers import recording_files
+
+    if isinstance(path, (list, tuple)) and len(path) == 1:
+        path = path[0]
+    if isinstance(path, (str, Path)) and Path(path).is_file():
+        p = Path(path)
+        st = p.stat()
+        return {"path": str(p.resolve()), "size": st.st_size, "mtime": st.st_mtime}
+    files = recording_files(path)
+    stats = [f.stat() for f in files]
+    where = Path(path).resolve() if isinstance(path, (str, Path)) and Path(path).is_dir() else \
+        [str(f.resolve()) for f in files][0] + f" (+{len(files) - 1} files)"
+    return {"path": str(where), "size": sum(s.st_size for s in stats), "mtime": max(s.st_mtime for s in stats),
+            "files": len(files)}
 
 
 class _Timer:

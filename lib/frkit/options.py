@@ -473,8 +473,9 @@ CC_UPSAMPLE = _opt("cc_upsample", 1, Number(integer=True, ge=1), "Sub-pixel upsa
 
 # fr-compensate
 COMPENSATE = (
-    _opt("input", None, Text(path=True), "Recording: TIFF, HDF5 (.h5/.hdf5/.hdf) or MAT (v5 or v7.3).",
-         argument=True, result=False),
+    _opt("input", None, Text(path=True, many=True), "Recording: TIFF, HDF5 (.h5/.hdf5/.hdf) or MAT (v5 or v7.3); "
+         "several files, a directory or a quoted glob are one recording (natural order); a Bruker T-series "
+         "folder.", argument=True, result=False),
     OUTPUT.derive(help="Output directory (created if missing). With --config: <output_root>/<stem> of the session."),
     _opt("dataset", None, Text(many=True), "HDF5/MAT dataset to read; repeat once per channel. Default: discover "
          "ch1..chN, mov/data, or the largest 3-D/4-D dataset.", panel=P_IN),

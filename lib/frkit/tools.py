@@ -65,12 +65,15 @@ def compensate(input, output, params, progress=None) -> dict:
     """fr-compensate: correct the motion inside the recording ``input`` into the folder ``output``."""
     from .compensate import compensate_recording, describe_input
     from .io import open_video
-    from .io.readers import check_file
+    from .io.readers import check_file, recording_files
 
-    input, output = check_file(input, "video"), Path(output)
+    files = recording_files(input)  # one file, or every file of a multi-file recording
+    if len(files) == 1:
+        input = files[0] = check_file(files[0], "video")
+    output = Path(output)
     if output.exists() and not output.is_dir():
         raise OutputError(f"{output}: exists and is not a directory")
-    check_outputs([input, params.reference_file], [output / name for name in layout.COMPENSATE_OUTPUTS])
+    check_outputs([*files, params.reference_file], [output / name for name in layout.COMPENSATE_OUTPUTS])
     with open_video(input, axes=params.axes, datasets=params.dataset,
                     deinterleave=params.deinterleave) as reader, _engine(params) as engine:
         return compensate_recording(reader, output, params, engine, progress=progress,

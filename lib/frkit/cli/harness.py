@@ -101,8 +101,9 @@ def _cli_parameter(p: options.Param) -> inspect.Parameter:
     default = p.show_default()
     help_text = p.help + (f" [default: {default}]" if default and not p.argument else "")
     if p.argument:
+        many = getattr(p.kind, "many", False)
         spec, annotation = typer.Argument(None, help=help_text, show_default=False, metavar=p.name.upper()), \
-            Optional[str]
+            Optional[List[str]] if many else Optional[str]
     elif isinstance(p.kind, options.Flag):
         names = [f"{f}/--no-{f[2:]}" if p.kind.negatable and f.startswith("--") else f for f in p.flags]
         spec, annotation = typer.Option(None, *names, help=help_text, show_default=False,
@@ -132,7 +133,7 @@ def build_app(prog: str, help_text: str, params, run: Callable[[Invocation], int
 
     def command(**given):
         given.pop("version", None)
-        flags = {k: (tuple(v) if isinstance(v, list) else v) for k, v in given.items() if v is not None}
+        flags = {k: (tuple(v) if isinstance(v, list) else v) for k, v in given.items() if v not in (None, [], ())}
         cfg = None
         if flags.get("config") is not None:
             from ..session.config import load_config

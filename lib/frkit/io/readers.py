@@ -21,11 +21,14 @@ import numpy as np
 
 from ..errors import InputError, OptionError
 from .base import DeinterleavedReader, VideoReader, check_deinterleave, one_line
+from .bruker import BRUKER_NAME, BrukerReader, is_bruker_tseries
+from .multifile import ConcatenatedReader, expand_inputs, natural_key
 from .hdf5 import Hdf5Reader, is_matlab_v73
 from .mat import MatV5Reader
 from .tiff import TiffReader
 
-__all__ = ["TIFF_SUFFIXES", "HDF5_SUFFIXES", "MAT_SUFFIXES", "check_file", "load_image", "open_video"]
+__all__ = ["TIFF_SUFFIXES", "HDF5_SUFFIXES", "MAT_SUFFIXES", "check_file", "load_image", "open_video",
+           "recording_files"]
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
@@ -83,13 +86,30 @@ def _format(p: Path) -> str:
                      "or MATLAB .mat)")
 
 
+def recording_files(path) -> list[Path]:
+    """Every file an INPUT (a file, directory, glob or several of them) reads, in recording order.
+
+    A Prairie View T-series folder gives its frame files (and its ``.xml``);
+    other inputs as :func:`frkit.io.multifile.expand_inputs`. Used for the
+    record of the input and for staleness (Make dependencies).
+    """
+    if isinstance(path, (str, Path)) and is_bruker_tseries(path):
+        return sorted((q for q in Path(path).iterdir() if q.is_file() and (
+            BRUKER_NAME.match(q.name) or q.suffix.lower() == ".xml")), key=natural_key)
+    return expand_inputs(path)
+
+
 def open_video(path, *, axes: str | None = None, datasets: list[str] | None = None,
                deinterleave: int = 1) -> VideoReader:
-    """Open a video file for reading frames as ``(T, H, W, C)``.
+    """Open a recording for reading frames as ``(T, H, W, C)``.
 
     Parameters:
-        path: TIFF, HDF5 or MAT file (dispatch by extension, see the module
-            docstring).
+        path: a TIFF, HDF5 or MAT file (dispatch by extension, see the module
+            docstring); or a recording of several files: a directory, a glob
+            pattern or a list of paths, read in natural order as one video
+            (:mod:`frkit.io.multifile`; ``axes``, ``datasets`` and
+            ``deinterleave`` apply to each file); or a Bruker Prairie View
+            T-series folder (:mod:`frkit.io.bruker`).
         axes: stored axis order, letters ``T Z H/Y W/X C`` (e.g. ``'HWT'``,
             ``'TCYX'``); for HDF5 in h5py's (C-order) view, for MAT files in
             MATLAB's view, for TIFF a renaming of tifffile's series axes.
@@ -113,6 +133,22 @@ def open_video(path, *, axes: str | None = None, datasets: list[str] | None = No
     n = check_deinterleave(deinterleave)
     if axes is not None and not str(axes).strip():
         axes = None
+    if isinstance(path, (list, tuple)) and len(path) == 1:
+        path = path[0]
+    if isinstance(path, (str, Path)) and is_bruker_tseries(path):
+        if axes is not None or datasets or n > 1:
+            raise OptionError(f"{path}: --axes, --dataset and --deinterleave do not apply to a Prairie View "
+                              "T-series (channels come from its files)")
+        return BrukerReader(path)
+    files = expand_inputs(path)
+    if len(files) > 1:
+        where = path if isinstance(path, (str, Path)) else files[0].parent
+        return ConcatenatedReader(files, lambda f: _open_file(f, axes, datasets, n), where)
+    return _open_file(files[0], axes, datasets, n)
+
+
+def _open_file(path, axes, datasets, n: int) -> VideoReader:
+    """One file as :func:`open_video` opens it (``n``: the checked deinterleave count)."""
     p = check_file(path)
     fmt = _format(p)
     if isinstance(datasets, str):

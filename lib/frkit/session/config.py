@@ -86,8 +86,11 @@ class SessionConfig:
     def final_dir(self) -> Path:
         return self._under_root(self.settings.final_results)
 
-    def recording_dir(self, recording: Path) -> Path:
-        return self.output_dir / Path(recording).stem
+    def recording_dir(self, recording) -> Path:
+        """``<output_root>/<stem>``; a multi-file recording's stem is its group's (:func:`recording_stem`)."""
+        from ..io.multifile import recording_stem
+
+        return self.output_dir / recording_stem(recording)
 
     # -- recordings ---------------------------------------------------------
     def recordings(self) -> list[Path]:
