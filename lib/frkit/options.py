@@ -483,6 +483,9 @@ COMPENSATE = (
          "HWT).", panel=P_IN),
     _opt("deinterleave", 1, Number(integer=True, ge=1), "TIFF: N consecutive single-channel pages form one "
          "N-channel frame.", panel=P_IN),
+    _opt("plane", None, Number(integer=True, ge=0), "ScanImage multi-plane recording: the z plane to correct "
+         "(0-based; channels, planes and flyback frames come from the file's metadata).", keys=("plane",),
+         panel=P_IN),
     _opt("bin_size", 1, Number(integer=True, ge=1), "Average N consecutive frames into one before correcting.",
          keys=(FO + "bin_size",), panel=P_IN),
     QUALITY, MIN_LEVEL, ALPHA, WEIGHT, LEVELS, ETA, ITERATIONS, UPDATE_LAG, A_DATA, A_SMOOTH,

@@ -74,8 +74,8 @@ def compensate(input, output, params, progress=None) -> dict:
     if output.exists() and not output.is_dir():
         raise OutputError(f"{output}: exists and is not a directory")
     check_outputs([*files, params.reference_file], [output / name for name in layout.COMPENSATE_OUTPUTS])
-    with open_video(input, axes=params.axes, datasets=params.dataset,
-                    deinterleave=params.deinterleave) as reader, _engine(params) as engine:
+    with open_video(input, axes=params.axes, datasets=params.dataset, deinterleave=params.deinterleave,
+                    plane=params.get("plane")) as reader, _engine(params) as engine:
         return compensate_recording(reader, output, params, engine, progress=progress,
                                     input_info=describe_input(input))
 

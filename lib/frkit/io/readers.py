@@ -23,6 +23,7 @@ from ..errors import InputError, OptionError
 from .base import DeinterleavedReader, VideoReader, check_deinterleave, one_line
 from .bruker import BRUKER_NAME, BrukerReader, is_bruker_tseries
 from .multifile import ConcatenatedReader, expand_inputs, natural_key
+from .scanimage import ScanImageReader, UncompressedOnly, is_scanimage
 from .hdf5 import Hdf5Reader, is_matlab_v73
 from .mat import MatV5Reader
 from .tiff import TiffReader
@@ -100,7 +101,7 @@ def recording_files(path) -> list[Path]:
 
 
 def open_video(path, *, axes: str | None = None, datasets: list[str] | None = None,
-               deinterleave: int = 1) -> VideoReader:
+               deinterleave: int = 1, plane: int | None = None) -> VideoReader:
     """Open a recording for reading frames as ``(T, H, W, C)``.
 
     Parameters:
@@ -120,6 +121,9 @@ def open_video(path, *, axes: str | None = None, datasets: list[str] | None = No
             Not applicable to TIFF (OptionError).
         deinterleave: ``N > 1``: every ``N`` consecutive single-channel
             frames (TIFF pages) form one ``N``-channel frame.
+        plane: ScanImage multi-plane recordings: the 0-based z plane to
+            read (:mod:`frkit.io.scanimage`; channels, planes and flyback
+            frames come from its metadata). Not applicable elsewhere.
 
     Returns:
         A :class:`~frkit.io.base.VideoReader` (a context manager).
@@ -141,6 +145,14 @@ def open_video(path, *, axes: str | None = None, datasets: list[str] | None = No
                               "T-series (channels come from its files)")
         return BrukerReader(path)
     files = expand_inputs(path)
+    if axes is None and n == 1 and files[0].suffix.lower() in TIFF_SUFFIXES and is_scanimage(files[0]):
+        try:
+            return ScanImageReader(files, plane=plane)
+        except UncompressedOnly:
+            pass  # compressed or multi-sample pages: the general TIFF reader below
+    if plane is not None:
+        raise OptionError(f"{files[0]}: --plane applies to ScanImage TIFF recordings (without --axes and "
+                          "--deinterleave)")
     if len(files) > 1:
         where = path if isinstance(path, (str, Path)) else files[0].parent
         return ConcatenatedReader(files, lambda f: _open_file(f, axes, datasets, n), where)
