@@ -602,6 +602,8 @@ SESSION = (
     _opt("root", None, Text(path=True), "Folder with the recordings (required; relative to the config file).",
          keys=("root",), flags=()),
     _opt("pattern", "*.tif", Text(), "Glob under root; outputs are never picked up.", keys=("pattern",), flags=()),
+    _opt("group_files", False, Flag(), "Files <base>_<number>.<ext> (ScanImage's numbered files) are one recording "
+         "per <base>, named <base>.", keys=("group_files",), flags=()),
     _opt("center", None, Text(), "Reference recording; default: the lexicographic middle, (N+1)//2-1.",
          keys=("center",), flags=()),
     _opt("output_root", "compensated_outputs", Text(path=True), "Stage-1/2 folders (relative to root).",

@@ -111,7 +111,7 @@ def recording_stem(spec) -> str:
         spec = spec[0]
     if isinstance(spec, (str, Path)) and (Path(spec).is_file() or Path(spec).is_dir()):
         p = Path(spec)
-        return p.resolve().name if p.is_dir() else p.stem
+        return p.resolve().stem if p.is_dir() else p.stem
     return group_stem(expand_inputs(spec))
 
 

@@ -9,14 +9,19 @@ The tools then take their parameters from it with :func:`frkit.options.resolve`.
 
 Paths: a relative ``root`` is relative to the directory of the config file
 (so a session folder can move); ``output_root`` and ``final_results`` are
-relative to ``root``. Recordings are files matching ``pattern`` outside the
-output trees, with unique stems.
+relative to ``root``. Recordings are files or directories (a folder of
+files, a Bruker T-series) matching ``pattern`` outside the output trees, with
+unique stems. With ``group_files = true``, files named ``<base>_<number>.<ext>``
+(ScanImage's ``base_00001.tif``, ``base_00002.tif``; 2016+:
+``base_00001_00001.tif``) are one recording per ``<base>``, read in number
+order and named ``<base>`` (a :class:`FileGroup`).
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +41,48 @@ _TOP_KEYS = {k for k in KNOWN_KEYS if "." not in k} | set(STAGE1_TABLES)
 _STAGE1_KEYS = {k.partition(".")[2] for k in KNOWN_KEYS if k.startswith(options.FO)}
 #: the tools whose parameters decide each stage's results (for the Make stamps)
 STAGE_PARAMS = {1: options.COMPENSATE, 2: options.ALIGN, 3: options.REPROJECT}
+
+
+#: ``<base>_<number>.<ext>``: the file-number suffix ScanImage appends (group_files)
+_GROUP_NAME = re.compile(r"^(?P<base>.+)_(?P<number>\d+)(?P<ext>\.[^.]+)$")
+
+
+class FileGroup(tuple):
+    """The numbered files of one recording (``group_files``), in number order; ``stem`` names it."""
+
+    def __new__(cls, paths, stem: str):
+        group = super().__new__(cls, paths)
+        group.stem = stem
+        return group
+
+    @property
+    def name(self) -> str:
+        return self.stem
+
+    def resolve(self) -> "FileGroup":
+        return FileGroup([p.resolve() for p in self], self.stem)
+
+    def __str__(self) -> str:
+        return f"{self[0]} .. {self[-1].name} ({len(self)} files)"
+
+
+def group_numbered(paths: list[Path]) -> list:
+    """Files ``<base>_<number>.<ext>`` -> one :class:`FileGroup` per (folder, base, ext); others unchanged."""
+    from ..io.multifile import natural_key
+
+    groups: dict[tuple, list[Path]] = {}
+    out: list = []
+    for p in paths:
+        m = _GROUP_NAME.match(p.name) if p.is_file() else None
+        if m is None:
+            out.append(p)
+            continue
+        key = (p.parent, m["base"], m["ext"].lower())
+        if key not in groups:
+            groups[key] = []
+            out.append(key)
+        groups[key].append(p)
+    return [FileGroup(sorted(groups[k], key=natural_key), k[1]) if isinstance(k, tuple) else k for k in out]
 
 
 def _closest(key: str, known) -> str:
@@ -90,11 +137,13 @@ class SessionConfig:
         """``<output_root>/<stem>``; a multi-file recording's stem is its group's (:func:`recording_stem`)."""
         from ..io.multifile import recording_stem
 
-        return self.output_dir / recording_stem(recording)
+        stem = recording.stem if isinstance(recording, FileGroup) else recording_stem(recording)
+        return self.output_dir / stem
 
     # -- recordings ---------------------------------------------------------
-    def recordings(self) -> list[Path]:
-        """Input files: sorted (plain lexicographic), files only, outputs excluded.
+    def recordings(self) -> list:
+        """Input files and directories: sorted (plain lexicographic), outputs excluded;
+        with ``group_files``, numbered files grouped (:func:`group_numbered`).
 
         Raises InputError for an empty pattern or two inputs with one stem.
         """
@@ -103,10 +152,13 @@ class SessionConfig:
         found = []
         for p in sorted(self.root.glob(pattern)):
             rp = p.resolve()
-            if p.is_file() and not any(o == rp or o in rp.parents for o in outs):
+            if (p.is_file() or p.is_dir()) and not any(o == rp or o in rp.parents or rp in o.parents
+                                                       for o in outs):
                 found.append(p)
         if not found:
             raise InputError(f"no files match pattern '{pattern}' in {self.root}")
+        if self.settings.group_files:
+            found = group_numbered(found)
         stems: dict[str, Path] = {}
         for p in found:
             if p.stem in stems:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import h5py
 
-from .. import layout
+from .. import layout, options
 from .._version import __version__
 from ..compensate import describe_input
 from ..errors import FrkitError, InputError
@@ -42,8 +42,9 @@ def check_recordings(cfg: SessionConfig, recordings: list[Path]) -> dict[Path, i
     """All recordings readable with one frame size and channel count; returns their frame counts."""
     first = None
     counts = {}
+    v = cfg.values(options.COMPENSATE)
     for p in recordings:
-        with open_video(p) as r:
+        with open_video(p, axes=v.axes, datasets=v.dataset, deinterleave=v.deinterleave, plane=v.plane) as r:
             t, h, w, c = r.shape
         counts[p] = t
         if t < 2:
@@ -131,6 +132,15 @@ def _q(p) -> str:
     return s
 
 
+def _input_args(p) -> tuple[str, str]:
+    """A recording's Make prerequisites (every file it reads) and its fr-compensate argument(s)."""
+    from ..io.readers import recording_files
+
+    deps = " ".join(_q(f.resolve()) for f in recording_files(p))
+    arg = " ".join(_q(f) for f in p.resolve()) if isinstance(p, tuple) else _q(p.resolve())
+    return deps, arg
+
+
 def plan(cfg: SessionConfig) -> Path:
     """Validate the session and write its Make rules; returns the path of ``session.mk``."""
     recordings = cfg.recordings()
@@ -164,9 +174,10 @@ def plan(cfg: SessionConfig) -> Path:
     videos = {f.stem: _q(f.aligned_video) for f in session_files(cfg)[0]}
     for p in recordings:
         s, d = p.stem, _q(out / p.stem)
+        deps, arg = _input_args(p)
         lines += [
-            f"{rec[s]}: {_q(p.resolve())} {st}/stage1.json",
-            f"\tfr-compensate {_q(p.resolve())} -o {d}{cfg_arg} -q",
+            f"{rec[s]}: {deps} {st}/stage1.json",
+            f"\tfr-compensate {arg} -o {d}{cfg_arg} -q",
             f"{avg[s]}: {rec[s]}",
             f"\tfr-average {d} -o $@{cfg_arg}",
             f"{wref[s]}: {avg[s]} {avg[c_stem]} {st}/stage2.json {st}/center",
