@@ -7,6 +7,7 @@ extension (any case)   reader
 .h5 .hdf5 .hdf         :class:`~frkit.io.hdf5.Hdf5Reader`
 .mat                   MAT v7.3 (an HDF5 file) -> ``Hdf5Reader(matlab=True)``,
                        otherwise MAT v5 -> :class:`~frkit.io.mat.MatV5Reader`
+.nwb                   its TwoPhotonSeries/OnePhotonSeries (:mod:`~frkit.io.nwb`)
 anything else          HDF5 if ``h5py.is_hdf5``, TIFF if it starts with a TIFF
                        signature, else InputError "unsupported file format"
 =====================  ==========================================================
@@ -73,6 +74,10 @@ def _format(p: Path) -> str:
     suffix = p.suffix.lower()
     if suffix in TIFF_SUFFIXES:
         return "tiff"
+    if suffix == ".nwb":
+        if not _is_hdf5(p):
+            raise InputError(f"{p}: not an NWB (HDF5) file (no HDF5 signature)")
+        return "nwb"
     if suffix in HDF5_SUFFIXES:
         if not _is_hdf5(p):
             raise InputError(f"{p}: not an HDF5 file (no HDF5 signature)")
@@ -171,8 +176,12 @@ def _open_file(path, axes, datasets, n: int) -> VideoReader:
         if datasets is not None:
             raise OptionError(f"{p}: --dataset applies to HDF5 and MAT files, not TIFF")
         return TiffReader(p, axes=axes, deinterleave=n)
-    if fmt == "hdf5":
-        reader: VideoReader = Hdf5Reader(p, axes=axes, datasets=datasets)
+    if fmt == "nwb":
+        from .nwb import open_nwb
+
+        reader: VideoReader = open_nwb(p, axes=axes, datasets=datasets)
+    elif fmt == "hdf5":
+        reader = Hdf5Reader(p, axes=axes, datasets=datasets)
     elif fmt == "mat73":
         reader = Hdf5Reader(p, axes=axes, datasets=datasets, matlab=True)
     else:
