@@ -60,6 +60,8 @@ def _expand_one(item) -> list[Path]:
     p = Path(item).expanduser()
     if p.is_dir():
         found = [q for q in p.iterdir() if _is_video_file(q)]
+        sbx_stems = {q.stem for q in found if q.suffix.lower() == ".sbx"}
+        found = [q for q in found if not (q.suffix.lower() == ".mat" and q.stem in sbx_stems)]  # Scanbox headers
         if not found:
             raise InputError(f"{p}: is a directory with no video files ({', '.join(VIDEO_SUFFIXES)})")
         return found

@@ -8,6 +8,7 @@ extension (any case)   reader
 .mat                   MAT v7.3 (an HDF5 file) -> ``Hdf5Reader(matlab=True)``,
                        otherwise MAT v5 -> :class:`~frkit.io.mat.MatV5Reader`
 .nwb                   its TwoPhotonSeries/OnePhotonSeries (:mod:`~frkit.io.nwb`)
+.sbx                   Scanbox raw file + its .mat header (:mod:`~frkit.io.sbx`)
 anything else          HDF5 if ``h5py.is_hdf5``, TIFF if it starts with a TIFF
                        signature, else InputError "unsupported file format"
 =====================  ==========================================================
@@ -74,6 +75,8 @@ def _format(p: Path) -> str:
     suffix = p.suffix.lower()
     if suffix in TIFF_SUFFIXES:
         return "tiff"
+    if suffix == ".sbx":
+        return "sbx"
     if suffix == ".nwb":
         if not _is_hdf5(p):
             raise InputError(f"{p}: not an NWB (HDF5) file (no HDF5 signature)")
@@ -176,10 +179,16 @@ def _open_file(path, axes, datasets, n: int) -> VideoReader:
         if datasets is not None:
             raise OptionError(f"{p}: --dataset applies to HDF5 and MAT files, not TIFF")
         return TiffReader(p, axes=axes, deinterleave=n)
-    if fmt == "nwb":
+    if fmt == "sbx":
+        if axes is not None or datasets is not None:
+            raise OptionError(f"{p}: --axes and --dataset do not apply to a Scanbox .sbx file")
+        from .sbx import SbxReader
+
+        reader: VideoReader = SbxReader(p)
+    elif fmt == "nwb":
         from .nwb import open_nwb
 
-        reader: VideoReader = open_nwb(p, axes=axes, datasets=datasets)
+        reader = open_nwb(p, axes=axes, datasets=datasets)
     elif fmt == "hdf5":
         reader = Hdf5Reader(p, axes=axes, datasets=datasets)
     elif fmt == "mat73":
