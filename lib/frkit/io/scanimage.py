@@ -148,6 +148,7 @@ class _Pages:
 
     def __init__(self, path: Path, page_bytes: int):
         self.path = path
+        self._formats: dict = {}
         self._fh = open(path, "rb")
         try:
             size = self._fh.seek(0, 2)
@@ -176,20 +177,11 @@ class _Pages:
         n = 0
         seen_max = 0
         while ifd:
-            if ifd + cnt_size > size:
+            if ifd + cnt_size + entry > size:
                 raise InputError(f"{path}: truncated ScanImage TIFF: IFD of page {n} lies past the end of the file")
-            (count,) = struct.unpack_from(bo + cnt_fmt, mm, ifd)
-            end = ifd + cnt_size + count * entry + struct.calcsize(off_fmt)
-            if count == 0 or end > size:
+            offset, field, nxt = self._ifd(ifd, bo, big, page_bytes, n)
+            if field + struct.calcsize(off_fmt) > size:
                 raise InputError(f"{path}: truncated or corrupt ScanImage TIFF at page {n}")
-            tags = {}
-            for i in range(count):
-                pos = ifd + cnt_size + i * entry
-                tag, typ = struct.unpack_from(bo + "HH", mm, pos)
-                if tag in (259, 273, 279):
-                    (num,) = struct.unpack_from(bo + ("Q" if big else "I"), mm, pos + 4)
-                    tags[tag] = (typ, num, pos + 4 + (8 if big else 4))
-            offset = self._strips(tags, bo, inline, page_bytes, n)
             if offset + page_bytes > size:
                 raise InputError(f"{path}: truncated ScanImage TIFF: page {n} needs {offset + page_bytes} bytes, "
                                  f"the file has {size}")
@@ -197,7 +189,6 @@ class _Pages:
                 out = np.resize(out, 2 * n)
             out[n] = offset
             n += 1
-            (nxt,) = struct.unpack_from(bo + off_fmt, mm, end - struct.calcsize(off_fmt))
             if nxt and nxt <= seen_max:  # a loop in the IFD chain
                 raise InputError(f"{path}: corrupt TIFF: the IFD chain loops at page {n}")
             seen_max = max(seen_max, ifd)
@@ -205,20 +196,26 @@ class _Pages:
         return out[:n].copy()
 
     def _ifd(self, ifd: int, bo: str, big: bool, page_bytes: int, n: int) -> tuple[int, int, int]:
-        """One IFD: ``(data offset, offset of its next-IFD field, next IFD)``."""
+        """One IFD: ``(data offset, offset of its next-IFD field, next IFD)`` (all entries in one unpack)."""
         mm = self.mm
-        cnt_fmt, off_fmt, entry, inline = (("Q", "Q", 20, 8) if big else ("H", "I", 12, 4))
-        cnt_size, off_size = (8, 8) if big else (2, 4)
-        (count,) = struct.unpack_from(bo + cnt_fmt, mm, ifd)
-        tags = {}
-        for i in range(count):
-            pos = ifd + cnt_size + i * entry
-            tag, typ = struct.unpack_from(bo + "HH", mm, pos)
-            if tag in (259, 273, 279):
-                (num,) = struct.unpack_from(bo + ("Q" if big else "I"), mm, pos + 4)
-                tags[tag] = (typ, num, pos + 4 + (8 if big else 4))
+        cnt_size, entry, value_at = (8, 20, 12) if big else (2, 12, 8)
+        (count,) = struct.unpack_from(bo + ("Q" if big else "H"), mm, ifd)
         field = ifd + cnt_size + count * entry
-        return self._strips(tags, bo, inline, page_bytes, n), field, struct.unpack_from(bo + off_fmt, mm, field)[0]
+        if count == 0 or field + (8 if big else 4) > len(mm):
+            raise InputError(f"{self.path}: truncated or corrupt ScanImage TIFF at page {n}")
+        key = (bo, big, count)
+        fmt = self._formats.get(key)
+        if fmt is None:
+            fmt = self._formats[key] = struct.Struct(bo + ("HHQQ" if big else "HHII") * count)
+        vals = fmt.unpack_from(mm, ifd + cnt_size)
+        codes = vals[0::4]
+        tags = {}
+        for tag in (259, 273, 279):
+            if tag in codes:
+                i = codes.index(tag)
+                tags[tag] = (vals[4 * i + 1], vals[4 * i + 2], ifd + cnt_size + i * entry + value_at)
+        (nxt,) = struct.unpack_from(bo + ("Q" if big else "I"), mm, field)
+        return self._strips(tags, bo, 8 if big else 4, page_bytes, n), field, nxt
 
     def _walk_regular(self, ifd0: int, bo: str, big: bool, page_bytes: int, size: int) -> np.ndarray | None:
         """Page offsets of a file whose pages repeat at one stride (ScanImage pads its per-frame text to
