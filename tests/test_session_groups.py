@@ -66,6 +66,8 @@ def test_session_stage1_on_groups_and_staleness_covers_every_file(tmp_path):
         with h5py.File(out / stem / "compensated.HDF5") as f:
             assert f["ch1"].shape == data.shape
     assert tool("make", "-q", "-f", mk, "stage1").returncode == 0  # up to date
+    assert tool(sys.executable, "-m", "frkit.session", "plan", cfg).returncode == 0  # the records still match
+    assert (out / "mouseA" / "compensate.json").exists() and (out / "mouseB" / "compensate.json").exists()
     # change one middle file of the group: its recording (only) is out of date
     part = root / "mouseA_00002.tif"
     tifffile.imwrite(part, a[5:10][::-1].copy(), photometric="minisblack")

@@ -155,7 +155,10 @@ class _Pages:
             if size == 0:
                 raise InputError(f"{path}: file is empty (0 bytes)")
             self.mm = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
-            self.offsets = self._walk(page_bytes, size)
+            try:
+                self.offsets = self._walk(page_bytes, size)
+            except struct.error as exc:  # a tag pointing past the end of the file
+                raise InputError(f"{path}: truncated or corrupt ScanImage TIFF ({exc})") from None
         except BaseException:
             self.close()
             raise
@@ -167,8 +170,7 @@ class _Pages:
             raise InputError(f"{path}: not a TIFF file")
         version = struct.unpack_from(bo + "H", mm, 2)[0]
         big = version == 43
-        cnt_fmt, off_fmt, entry, inline = (("Q", "Q", 20, 8) if big else ("H", "I", 12, 4))
-        cnt_size = 8 if big else 2
+        off_fmt, entry, cnt_size = ("Q", 20, 8) if big else ("I", 12, 2)
         ifd = struct.unpack_from(bo + off_fmt, mm, 8 if big else 4)[0]
         regular = self._walk_regular(ifd, bo, big, page_bytes, size)
         if regular is not None:
