@@ -114,6 +114,11 @@ def open_video(path, *, axes: str | None = None, datasets: list[str] | None = No
     if axes is not None and not str(axes).strip():
         axes = None
     p = check_file(path)
+    from .handoff import open_handoff  # suite2p binaries, CaImAn memory maps, NWB: what frkit hands on
+
+    handoff = open_handoff(p)
+    if handoff is not None:
+        return handoff
     fmt = _format(p)
     if isinstance(datasets, str):
         datasets = [datasets]
