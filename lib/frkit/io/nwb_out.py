@@ -32,6 +32,7 @@ import json
 import os
 import shutil
 import uuid
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -136,9 +137,12 @@ def _external_original(pynwb, nwb, source, path: Path, shape, rate: float):
     from pynwb.image import ImageSeries
 
     rel = os.path.relpath(Path(source).resolve(), path.resolve().parent)
-    series = ImageSeries(name="original", description=f"the raw recording ({Path(source).name}), not copied",
-                         unit="n.a.", external_file=[rel], format="external", starting_frame=[0], rate=rate,
-                         dimension=list(shape[1:3]))
+    kw = dict(name="original", description=f"the raw recording ({Path(source).name}), not copied", unit="n.a.",
+              external_file=[rel], format="external", starting_frame=[0], rate=rate, dimension=list(shape[1:3]))
+    try:  # pynwb >= 4 wants the frame count of an external file
+        series = ImageSeries(num_samples=int(shape[0]), **kw)
+    except TypeError:
+        series = ImageSeries(**kw)
     nwb.add_acquisition(series)
     return series
 
@@ -172,6 +176,7 @@ def write_nwb(reader, path, *, rate: float | None = None, source=None, translati
     from_nwb = source is not None and Path(source).suffix.lower() == ".nwb"
     tmp = partial_path(path)
     remove_quietly(tmp)
+    warnings.filterwarnings("ignore", message=".*does not end in '.nwb'.*")  # the .partial name, renamed at the end
     try:
         if from_nwb:
             shutil.copyfile(source, tmp)
