@@ -9,7 +9,8 @@
    ``suite2p/plane0`` with ``do_registration = 0``: it must take frkit's
    binary as its registered movie and detect cells. Reported: ROIs found, how
    many true cells have an ROI centre within ``--match-px`` pixels (recall)
-   and how many ROIs lie on a true cell (precision).
+   and how many ROIs lie on a true cell (precision); as a control, the same
+   on the uncorrected movie (written by the same suite2p writer).
 3. CaImAn is not installed (it is distributed through conda, with a compiled
    stack of its own); instead the ``.mmap`` file is opened exactly as
    ``caiman.load_memmap`` does it -- the fields decoded from the name as
@@ -36,7 +37,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from frkit.synth import SyntheticSession
+from frkit.io import open_video
+from frkit.io.handoff import export_video
+from frkit.synth import MARGIN, SyntheticSession
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -110,7 +113,10 @@ def main(argv=None) -> int:
     rec = SyntheticSession(height=args.size, width=args.size, n_frames=args.frames, seed=0)
     with h5py.File(work / "raw.h5", "w") as f:
         f["mov"] = rec.frames()[..., 0]
-    report = {"size": args.size, "frames": args.frames, "true_cells": len(rec.centers)}
+    # true cell centres in frame coordinates (the template is drawn with a margin; cells there are out of view)
+    truth = np.asarray(rec.centers, dtype=float) - MARGIN
+    truth = truth[((truth >= 0) & (truth < args.size)).all(axis=1)]
+    report = {"size": args.size, "frames": args.frames, "true_cells_in_view": len(truth)}
 
     out = work / "s2p"
     cmd = [str(BIN / "fr-compensate"), str(work / "raw.h5"), "-o", str(out), "--quality", "fast", "-q",
@@ -121,20 +127,22 @@ def main(argv=None) -> int:
     report["fr_compensate_cmd"] = " ".join(cmd[1:])
 
     py = suite2p_python(args.suite2p_python)
-    env = dict(os.environ, OMP_NUM_THREADS=str(os.cpu_count()))
-    t0 = time.perf_counter()
-    r = subprocess.run([str(py), "-c", SUITE2P, str(out), str(args.fs), str(args.diameter)], capture_output=True,
-                       text=True, env=env)
-    report["suite2p_s"] = round(time.perf_counter() - t0, 1)
-    if r.returncode != 0:
-        print(r.stdout[-3000:], r.stderr[-3000:], file=sys.stderr)
-        raise SystemExit("suite2p failed on frkit's output")
-    s2p = json.loads(next(line for line in r.stdout.splitlines() if line.startswith("RESULT "))[7:])
-    centers = np.array(s2p["centers"]).reshape(-1, 2)
-    hit_cells, hit_rois = match(centers, np.asarray(rec.centers, dtype=float), args.match_px)
-    report["suite2p"] = {"rois": len(centers), "registration_skipped": s2p["registration_skipped"],
-                         "nframes": s2p["nframes"], "recall": round(hit_cells / len(rec.centers), 3),
-                         "precision": round(hit_rois / max(1, len(centers)), 3)}
+    with open_video(work / "raw.h5") as raw:  # control: the uncorrected movie, same writer
+        export_video(raw, "suite2p", work / "raw_s2p", "raw", rate=args.fs)
+    for key, folder in (("suite2p", out), ("suite2p_on_uncorrected", work / "raw_s2p")):
+        t0 = time.perf_counter()
+        r = subprocess.run([str(py), "-c", SUITE2P, str(folder), str(args.fs), str(args.diameter)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            print(r.stdout[-3000:], r.stderr[-3000:], file=sys.stderr)
+            raise SystemExit(f"suite2p failed on {folder}")
+        s2p = json.loads(next(line for line in r.stdout.splitlines() if line.startswith("RESULT "))[7:])
+        centers = np.array(s2p["centers"]).reshape(-1, 2)
+        hit_cells, hit_rois = match(centers, truth, args.match_px)
+        report[key] = {"rois": len(centers), "registration_skipped": s2p["registration_skipped"],
+                       "nframes": s2p["nframes"], "recall": round(hit_cells / len(truth), 3),
+                       "precision": round(hit_rois / max(1, len(centers)), 3),
+                       "seconds": round(time.perf_counter() - t0, 1)}
 
     cm_out = work / "caiman"
     subprocess.run([str(BIN / "fr-compensate"), str(work / "raw.h5"), "-o", str(cm_out), "--quality", "fast",

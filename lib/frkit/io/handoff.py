@@ -45,52 +45,29 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import layout
 from ..errors import InputError, OptionError, OutputError
 from .atomic import atomic_output, commit_partial, partial_path, remove_quietly
 from .base import VideoReader
 
 __all__ = ["FORMATS", "handoff_outputs", "export_video", "caiman_name", "to_suite2p_int16", "open_handoff"]
 
-FORMATS = ("hdf5", "tiff", "suite2p", "caiman", "nwb")
+FORMATS = layout.HANDOFF_FORMATS
 #: frames per batch when copying
 BATCH = 64
-#: suite2p's per-plane folder and files
-SUITE2P_PLANE = ("suite2p", "plane0")
-SUITE2P_BINARIES = ("data.bin", "data_chan2.bin")
-SUITE2P_RECORDS = ("db.npy", "settings.npy", "ops.npy")
+SUITE2P_PLANE, SUITE2P_BINARIES, SUITE2P_RECORDS = layout.SUITE2P_PLANE, layout.SUITE2P_BINARIES, layout.SUITE2P_RECORDS
 #: suite2p results that would be stale next to new binaries
 SUITE2P_RESULTS = ("stat.npy", "F.npy", "Fneu.npy", "F_chan2.npy", "Fneu_chan2.npy", "spks.npy", "iscell.npy",
                    "redcell.npy", "detect_outputs.npy", "reg_outputs.npy")
 #: ImageJ pixel types
 IMAGEJ_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 _CAIMAN_NAME = re.compile(r"_d1_(\d+)_d2_(\d+)_d3_(\d+)_order_([CF])_frames_(\d+)_?\.mmap$")
-
-
-def caiman_name(stem: str, height: int, width: int, n_frames: int) -> str:
-    """CaImAn's memory-map file name for ``(T, H, W)`` float32 frames in Fortran order."""
-    return f"{stem}_d1_{height}_d2_{width}_d3_1_order_F_frames_{n_frames}.mmap"
+caiman_name = layout.caiman_name
+handoff_outputs = layout.handoff_outputs
 
 
 def _channel_stem(stem: str, c: int, n_ch: int) -> str:
     return stem if n_ch == 1 else f"{stem}_ch{c + 1}"
-
-
-def handoff_outputs(fmt: str, folder, stem: str, shape) -> list[Path]:
-    """The files ``fmt`` writes for a ``(T, H, W, C)`` video into ``folder`` (none for hdf5)."""
-    folder = Path(folder)
-    t, h, w, c = shape
-    if fmt == "hdf5":
-        return []
-    if fmt == "tiff":
-        return [folder / f"{stem}.tif"]
-    if fmt == "nwb":
-        return [folder / f"{stem}.nwb"]
-    if fmt == "caiman":
-        return [folder / caiman_name(_channel_stem(stem, k, c), h, w, t) for k in range(c)]
-    if fmt == "suite2p":
-        plane = folder.joinpath(*SUITE2P_PLANE)
-        return [plane / n for n in SUITE2P_BINARIES[:c]] + [plane / n for n in SUITE2P_RECORDS]
-    raise OptionError(f"unknown output format {fmt!r} (use {', '.join(FORMATS)})")
 
 
 def export_video(reader: VideoReader, fmt: str, folder, stem: str, *, rate: float | None = None,
