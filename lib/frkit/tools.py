@@ -72,10 +72,11 @@ def compensate(input, output, params, progress=None) -> dict:
     if output.exists() and not output.is_dir():
         raise OutputError(f"{output}: exists and is not a directory")
     check_outputs([input, params.reference_file], [output / name for name in layout.COMPENSATE_OUTPUTS])
+    stem = Path(layout.COMPENSATED).stem
+    check_outputs([input], handoff_outputs(params.output_format, output, stem, (0, 0, 0, 2)))  # before reading
     with open_video(input, axes=params.axes, datasets=params.dataset,
                     deinterleave=params.deinterleave) as reader, _engine(params) as engine:
-        check_outputs([input], handoff_outputs(params.output_format, output, Path(layout.COMPENSATED).stem,
-                                               reader.shape))
+        check_outputs([input], handoff_outputs(params.output_format, output, stem, reader.shape))  # CaImAn: T, H, W
         return compensate_recording(reader, output, params, engine, progress=progress,
                                     input_info=describe_input(input))
 
