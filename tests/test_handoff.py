@@ -77,11 +77,9 @@ def outputs(recording, tmp_path_factory):
 
 
 def _has_pynwb():
-    try:
-        import pynwb  # noqa: F401
-        return True
-    except ImportError:
-        return False
+    import importlib.util
+
+    return importlib.util.find_spec("pynwb") is not None
 
 
 def test_tiff_is_an_imagej_hyperstack_fiji_splits_into_channels_and_frames(outputs):
@@ -235,7 +233,7 @@ def test_nwb_without_frame_rate_fails_cleanly(recording, tmp_path):
     r = run_tool("fr-compensate", recording, "-o", tmp_path / "out", "--quality", "fast", "--alpha", "2",
                  "--output-format", "nwb")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--frame-rate" in r.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []  # no half set is left for a result
+    assert not (tmp_path / "out").exists()  # refused before any work
 
 
 def test_missing_pynwb_is_a_clear_error(monkeypatch, tmp_path, recording):
@@ -244,6 +242,9 @@ def test_missing_pynwb_is_a_clear_error(monkeypatch, tmp_path, recording):
     monkeypatch.setitem(sys.modules, "pynwb", None)  # import pynwb raises ImportError
     with open_video(recording) as reader, pytest.raises(OptionError, match=r"pip install 'frkit\[nwb\]'"):
         write_nwb(reader, tmp_path / "x.nwb", rate=RATE, source=recording)
+    # the tools refuse before computing anything
+    r = run_tool("fr-compensate", recording, "-o", tmp_path / "out", "--output-format", "nwb", "--frame-rate", "10")
+    assert r.returncode == 2 and "pip install 'frkit[nwb]'" in r.stderr and not (tmp_path / "out").exists()
 
 
 def test_reproject_and_apply_flow_hand_on_too(outputs, tmp_path):
@@ -267,3 +268,15 @@ def test_reproject_and_apply_flow_hand_on_too(outputs, tmp_path):
         assert np.array_equal(tf.series[0].asarray()[:, 1], f["ch2"][:])
     summary = json.loads((d / "compensate.json").read_text())["summary"]
     assert summary["handoff"] == [str(d / "compensated.tif")]
+
+
+def test_a_failed_hand_on_copy_removes_the_whole_set(tmp_path):
+    frames = SyntheticSession(height=H, width=W, n_frames=T, seed=7, channels=3, margin=4).frames()
+    with h5py.File(tmp_path / "rec3.h5", "w") as f:
+        for k in range(3):
+            f[f"ch{k + 1}"] = frames[..., k]
+    r = run_tool("fr-compensate", tmp_path / "rec3.h5", "-o", tmp_path / "out", "--quality", "fast", "--alpha", "2",
+                 "--output-format", "suite2p", "-q")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "at most 2 channels" in r.stderr
+    left = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert left == []  # neither compensated.HDF5 nor a record nor a partial binary is left for a result

@@ -65,7 +65,7 @@ def compensate(input, output, params, progress=None) -> dict:
     """fr-compensate: correct the motion inside the recording ``input`` into the folder ``output``."""
     from .compensate import compensate_recording, describe_input
     from .io import open_video
-    from .io.handoff import handoff_outputs
+    from .io.handoff import check_handoff, handoff_outputs
     from .io.readers import check_file
 
     input, output = check_file(input, "video"), Path(output)
@@ -73,6 +73,7 @@ def compensate(input, output, params, progress=None) -> dict:
         raise OutputError(f"{output}: exists and is not a directory")
     check_outputs([input, params.reference_file], [output / name for name in layout.COMPENSATE_OUTPUTS])
     stem = Path(layout.COMPENSATED).stem
+    check_handoff(params, input)
     check_outputs([input], handoff_outputs(params.output_format, output, stem, (0, 0, 0, 2)))  # before reading
     with open_video(input, axes=params.axes, datasets=params.dataset,
                     deinterleave=params.deinterleave) as reader, _engine(params) as engine:
@@ -168,7 +169,7 @@ def reproject(compensated, w_to_reference, output, params, progress=None) -> dic
     from .io import open_video, open_video_writer
     from .io.readers import check_file
     from .reproject import fill_image, output_dtype, reproject as warp_video
-    from .io.handoff import handoff_outputs
+    from .io.handoff import check_handoff, handoff_outputs
     from .mask import load_average, load_flow
 
     video = resolve_video(compensated)
@@ -180,6 +181,7 @@ def reproject(compensated, w_to_reference, output, params, progress=None) -> dic
         output = output / layout.aligned_name(stem, fmt)
     ref_avg = params.reference_average
     check_outputs([video, field, ref_avg], [output])
+    check_handoff(params, video)
     check_outputs([video, field, ref_avg], handoff_outputs(params.output_format, output.parent, output.stem,
                                                            (0, 0, 0, 1)))
     flow = load_flow(field)
@@ -200,7 +202,7 @@ def apply_flow(video, flow, output, params, progress=None) -> dict:
     """fr-apply-flow: warp ``video`` frame by frame with the saved flow ``flow`` (w.h5) into ``output``."""
     from .apply_flow import apply_flow as warp_video, check_flow_fits, load_fill, open_flow, target_reference
     from .io import open_video, open_video_writer
-    from .io.handoff import handoff_outputs
+    from .io.handoff import check_handoff, handoff_outputs
     from .io.readers import check_file
 
     video, flow = check_file(video, "video"), check_file(flow, "flow")
@@ -209,6 +211,7 @@ def apply_flow(video, flow, output, params, progress=None) -> dict:
     output = Path(output)
     fmt = layout.SUFFIX_FORMAT.get(output.suffix.lower().lstrip("."), "HDF5")
     check_outputs([video, flow, params.fill_image], [output])
+    check_handoff(params, video)
     with open_video(video, axes=params.axes, datasets=params.dataset, deinterleave=params.deinterleave) as reader, \
             open_flow(flow) as fields, _engine(params) as engine:
         check_flow_fits(reader, fields)

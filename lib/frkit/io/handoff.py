@@ -50,7 +50,7 @@ from ..errors import InputError, OptionError, OutputError
 from .atomic import atomic_output, commit_partial, partial_path, remove_quietly
 from .base import VideoReader
 
-__all__ = ["FORMATS", "handoff_outputs", "export_video", "caiman_name", "to_suite2p_int16", "open_handoff"]
+__all__ = ["FORMATS", "handoff_outputs", "check_handoff", "export_video", "caiman_name", "to_suite2p_int16", "open_handoff"]
 
 FORMATS = layout.HANDOFF_FORMATS
 #: frames per batch when copying
@@ -68,6 +68,19 @@ handoff_outputs = layout.handoff_outputs
 
 def _channel_stem(stem: str, c: int, n_ch: int) -> str:
     return stem if n_ch == 1 else f"{stem}_ch{c + 1}"
+
+
+def check_handoff(params, source) -> None:
+    """Refuse, before any work, a hand-on request that cannot be written (pynwb missing, no frame rate for
+    a new NWB file, an unreadable session template)."""
+    if params.output_format != "nwb":
+        return
+    from .nwb_out import load_template, require_pynwb
+
+    require_pynwb()
+    load_template(params.nwb_template)
+    if not params.frame_rate and Path(source).suffix.lower() != ".nwb":
+        raise OptionError("--output-format nwb needs --frame-rate (frames per second) unless the input is NWB")
 
 
 def export_video(reader: VideoReader, fmt: str, folder, stem: str, *, rate: float | None = None,

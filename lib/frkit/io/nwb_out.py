@@ -41,7 +41,7 @@ import numpy as np
 from ..errors import InputError, OptionError, OutputError
 from .atomic import commit_partial, partial_path, remove_quietly
 
-__all__ = ["write_nwb", "open_nwb", "load_template", "MODULE", "MOTION_CORRECTION"]
+__all__ = ["write_nwb", "open_nwb", "load_template", "require_pynwb", "MODULE", "MOTION_CORRECTION"]
 
 MODULE = "ophys"
 MOTION_CORRECTION = "MotionCorrection"
@@ -51,13 +51,11 @@ NWB_FIELDS = ("session_description", "identifier", "session_id", "experimenter",
 BATCH = 64
 
 
-def _pynwb():
+def require_pynwb():
     try:
-        import pynwb  # noqa: F401
+        import pynwb
     except ImportError:
         raise OptionError("--output-format nwb needs pynwb: pip install 'frkit[nwb]'") from None
-    import pynwb
-
     return pynwb
 
 
@@ -165,7 +163,7 @@ def write_nwb(reader, path, *, rate: float | None = None, source=None, translati
     name -> reader of more videos (``flow`` with channels u, v; ``valid_mask``);
     ``metadata``: a template file (TOML/JSON).
     """
-    pynwb = _pynwb()
+    pynwb = require_pynwb()
     from pynwb.base import TimeSeries
     from pynwb.image import ImageSeries
     from pynwb.ophys import CorrectedImageStack, MotionCorrection, TwoPhotonSeries
