@@ -97,6 +97,10 @@ def export_video(reader: VideoReader, fmt: str, folder, stem: str, *, rate: floa
     folder = Path(folder)
     if fmt == "hdf5":
         return []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot create folder ({exc.strerror})") from None
     if fmt == "tiff":
         return [str(_write_imagej_tiff(reader, folder / f"{stem}.tif", rate))]
     if fmt == "suite2p":

@@ -23,7 +23,7 @@ file's modification time and a generic description unless a template (TOML
 or JSON) gives them; the template may also hold ``[subject]``, ``[device]``,
 ``[imaging_plane]`` and ``[optical_channel]`` tables and the NWBFile fields
 ``session_description``, ``identifier``, ``session_id``, ``experimenter``,
-``lab``, ``institution``, ``experiment_description``.
+``lab``, ``institution``, ``experiment_description``, ``keywords``.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ MODULE = "ophys"
 MOTION_CORRECTION = "MotionCorrection"
 STACK = "CorrectedImageStack"
 NWB_FIELDS = ("session_description", "identifier", "session_id", "experimenter", "lab", "institution",
-              "experiment_description")
+              "experiment_description", "keywords")
 BATCH = 64
 
 
