@@ -270,13 +270,22 @@ def test_reproject_and_apply_flow_hand_on_too(outputs, tmp_path):
     assert summary["handoff"] == [str(d / "compensated.tif")]
 
 
-def test_a_failed_hand_on_copy_removes_the_whole_set(tmp_path):
+def test_suite2p_with_three_channels_is_refused_before_computing(tmp_path):
     frames = SyntheticSession(height=H, width=W, n_frames=T, seed=7, channels=3, margin=4).frames()
     with h5py.File(tmp_path / "rec3.h5", "w") as f:
         for k in range(3):
             f[f"ch{k + 1}"] = frames[..., k]
-    r = run_tool("fr-compensate", tmp_path / "rec3.h5", "-o", tmp_path / "out", "--quality", "fast", "--alpha", "2",
-                 "--output-format", "suite2p", "-q")
+    r = run_tool("fr-compensate", tmp_path / "rec3.h5", "-o", tmp_path / "out", "--output-format", "suite2p")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "at most 2 channels" in r.stderr
-    left = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
-    assert left == []  # neither compensated.HDF5 nor a record nor a partial binary is left for a result
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_hand_on_copy_removes_the_whole_set(recording, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "suite2p").write_text("a file where suite2p's folder goes")  # the copy fails after the computation
+    r = run_tool("fr-compensate", recording, "-o", out, "--quality", "fast", "--alpha", "2",
+                 "--output-format", "suite2p", "-q")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "cannot create" in r.stderr
+    left = sorted(p.name for p in out.rglob("*") if p.is_file())
+    assert left == ["suite2p"]  # neither compensated.HDF5 nor a record nor a partial binary is left for a result

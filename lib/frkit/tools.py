@@ -73,11 +73,11 @@ def compensate(input, output, params, progress=None) -> dict:
         raise OutputError(f"{output}: exists and is not a directory")
     check_outputs([input, params.reference_file], [output / name for name in layout.COMPENSATE_OUTPUTS])
     stem = Path(layout.COMPENSATED).stem
-    check_handoff(params, input)
     check_outputs([input], handoff_outputs(params.output_format, output, stem, (0, 0, 0, 2)))  # before reading
     with open_video(input, axes=params.axes, datasets=params.dataset,
                     deinterleave=params.deinterleave) as reader, _engine(params) as engine:
         check_outputs([input], handoff_outputs(params.output_format, output, stem, reader.shape))  # CaImAn: T, H, W
+        check_handoff(params, input, reader.shape)
         return compensate_recording(reader, output, params, engine, progress=progress,
                                     input_info=describe_input(input))
 
@@ -181,13 +181,13 @@ def reproject(compensated, w_to_reference, output, params, progress=None) -> dic
         output = output / layout.aligned_name(stem, fmt)
     ref_avg = params.reference_average
     check_outputs([video, field, ref_avg], [output])
-    check_handoff(params, video)
     check_outputs([video, field, ref_avg], handoff_outputs(params.output_format, output.parent, output.stem,
                                                            (0, 0, 0, 1)))
     flow = load_flow(field)
     avg = load_average(ref_avg) if (params.fill == "reference" and ref_avg is not None) else None
     with open_video(video) as reader, _engine(params) as engine:
         t, h, w, c = reader.shape
+        check_handoff(params, video, reader.shape)
         img = fill_image(params.fill, (h, w, c), avg)
         output.parent.mkdir(parents=True, exist_ok=True)
         with open_video_writer(output, fmt, c, h, w, output_dtype(reader.dtype, params.fill), n_frames=t) as writer:
@@ -211,12 +211,12 @@ def apply_flow(video, flow, output, params, progress=None) -> dict:
     output = Path(output)
     fmt = layout.SUFFIX_FORMAT.get(output.suffix.lower().lstrip("."), "HDF5")
     check_outputs([video, flow, params.fill_image], [output])
-    check_handoff(params, video)
     with open_video(video, axes=params.axes, datasets=params.dataset, deinterleave=params.deinterleave) as reader, \
             open_flow(flow) as fields, _engine(params) as engine:
         check_flow_fits(reader, fields)
         t, h, w, c = reader.shape
         check_outputs([video, flow], handoff_outputs(params.output_format, output.parent, output.stem, reader.shape))
+        check_handoff(params, video, reader.shape)
         chunk = params.chunk_size or engine.preferred_chunk((h, w, c))
         if params.fill_image is not None:
             fill = load_fill(params.fill_image, (h, w, c))

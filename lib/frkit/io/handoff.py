@@ -70,9 +70,12 @@ def _channel_stem(stem: str, c: int, n_ch: int) -> str:
     return stem if n_ch == 1 else f"{stem}_ch{c + 1}"
 
 
-def check_handoff(params, source) -> None:
-    """Refuse, before any work, a hand-on request that cannot be written (pynwb missing, no frame rate for
-    a new NWB file, an unreadable session template)."""
+def check_handoff(params, source, shape) -> None:
+    """Refuse, before any work, a hand-on request that cannot be written for a ``(T, H, W, C)`` video from
+    ``source``: more than 2 channels for suite2p; for NWB, pynwb missing, no frame rate for a new file, an
+    unreadable session template."""
+    if params.output_format == "suite2p" and shape[3] > 2:
+        raise OptionError(f"--output-format suite2p: suite2p reads at most 2 channels; {source} has {shape[3]}")
     if params.output_format != "nwb":
         return
     from .nwb_out import load_template, require_pynwb
