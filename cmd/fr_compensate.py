@@ -8,11 +8,14 @@ PROG = "fr-compensate"
 HELP = (
     "Correct the motion inside one recording with variational optical flow (Flow-Registration).\n\n"
     "Writes to OUTDIR: compensated.HDF5 (datasets ch1..chN, (T, H, W)), idx.hdf (dataset idx, uint8 0/255), "
-    "statistics.npz, reference_frame.npy, compensate.json and, with --save-w, w.h5 (u, v).\n\n"
+    "statistics.npz, reference_frame.npy, compensate.json and, with --save-w, w.h5 (u, v). --output-format "
+    "tiff|suite2p|caiman|nwb also writes the corrected video for the next tool (Fiji, suite2p, CaImAn, NWB/DANDI)."
+    "\n\n"
     "Examples:\n\n"
     "  fr-compensate rec.tif -o out/rec --quality balanced\n\n"
     "  fr-compensate rec.h5 -o out/rec --dataset green --dataset red --weight 0.8,0.2\n\n"
     "  fr-compensate movie.h5 -o out/movie --axes HWT --reference-frames 0:200\n\n"
+    "  fr-compensate rec.tif -o out/rec --output-format suite2p --frame-rate 30\n\n"
     "  fr-compensate --config session.toml --array-task   # one recording of a session, by array task id"
 )
 

@@ -33,20 +33,20 @@ def _nwb(path, series):
     return path
 
 
-def test_two_photon_series_nwb_order_is_frames_x_y(tmp_path):
-    video = make_video((7, 6, 5), "uint16")  # (T, H, W)
-    p = _nwb(tmp_path / "rec.nwb", [(TwoPhotonSeries, "TwoPhotonSeries", {"data": video.transpose(0, 2, 1)})])
+def test_two_photon_series_is_frames_rows_columns(tmp_path):
+    video = make_video((7, 6, 5), "uint16")  # (T, H, W), as suite2p and frkit store it
+    p = _nwb(tmp_path / "rec.nwb", [(TwoPhotonSeries, "TwoPhotonSeries", {"data": video})])
     with open_video(p) as r:
         assert "TwoPhotonSeries" in r.description
         check_reader(r, video[..., None])
-    with open_video(p, axes="THW") as r:  # a file written rows first
+    with open_video(p, axes="TWH") as r:  # a file stored strictly x (columns) first
         check_reader(r, video.transpose(0, 2, 1)[..., None])
 
 
 def test_several_series_need_dataset(tmp_path):
     a, b = make_video((4, 6, 5), "int16", seed=1), make_video((4, 6, 5), "float32", seed=2)
-    p = _nwb(tmp_path / "two.nwb", [(TwoPhotonSeries, "green", {"data": a.transpose(0, 2, 1)}),
-                                    (OnePhotonSeries, "wide", {"data": b.transpose(0, 2, 1)})])
+    p = _nwb(tmp_path / "two.nwb", [(TwoPhotonSeries, "green", {"data": a}),
+                                    (OnePhotonSeries, "wide", {"data": b})])
     with pytest.raises(InputError, match=r"two\.nwb: several imaging series \(acquisition/green, acquisition/wide\)"):
         open_video(p)
     with open_video(p, datasets=["wide"]) as r:

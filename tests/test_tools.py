@@ -16,12 +16,12 @@ import pytest
 from frkit import layout, options, tools
 from frkit.cli.harness import run_app
 from frkit.synth import SyntheticSession
-from frkit_cmd import fr_align, fr_average, fr_compensate, fr_mask, fr_reproject
+from frkit_cmd import fr_align, fr_apply_flow, fr_average, fr_compensate, fr_mask, fr_reproject
 
 MAINS = {"fr-compensate": fr_compensate.main, "fr-average": fr_average.main, "fr-align": fr_align.main,
-         "fr-mask": fr_mask.main, "fr-reproject": fr_reproject.main}
+         "fr-mask": fr_mask.main, "fr-reproject": fr_reproject.main, "fr-apply-flow": fr_apply_flow.main}
 PARAMS = {"fr-compensate": options.COMPENSATE, "fr-average": options.AVERAGE, "fr-align": options.ALIGN,
-          "fr-mask": options.MASK, "fr-reproject": options.REPROJECT}
+          "fr-mask": options.MASK, "fr-reproject": options.REPROJECT, "fr-apply-flow": options.APPLY_FLOW}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def stage1(tmp_path_factory):
         with h5py.File(rec, "w") as f:
             f["mov"] = s.frames()[..., 0]
         d = root / f"rec{i}"
-        tools.compensate(rec, d, options.resolve(options.COMPENSATE, quality="fast", workers=1))
+        tools.compensate(rec, d, options.resolve(options.COMPENSATE, quality="fast", workers=1, save_w=True))
         tools.average(d, None, options.resolve(options.AVERAGE))
         files[f"rec{i}"], files[f"dir{i}"] = rec, d
     tools.align(root / "rec1" / layout.TEMPORAL_AVERAGE, root / "rec2" / layout.TEMPORAL_AVERAGE, None,
@@ -55,6 +55,7 @@ def base_args(tool, f):
         "fr-align": [d1 / layout.TEMPORAL_AVERAGE, d2 / layout.TEMPORAL_AVERAGE, "-o", f["root"] / "sweep.npz"],
         "fr-mask": ["--recording", d1, "--recording", d2, "-o", f["root"] / "sweep"],
         "fr-reproject": [d2, d2 / layout.W_TO_REFERENCE, "-o", f["root"] / "sweep.tif", "--fill", "zero"],
+        "fr-apply-flow": [f["rec1"], d1 / layout.FLOW, "-o", f["root"] / "sweep.h5"],
     }[tool]
 
 
@@ -124,6 +125,10 @@ def outputs_onto_inputs(f):
         ("fr-reproject", [d2, field2, "-o", field2], field2),
         ("fr-reproject", [d2, field2, "-o", avg1, "--reference-average", avg1], avg1),
         ("fr-mask", ["--recording", d1, "--recording", d2, "-o", avg1], avg1),
+        ("fr-apply-flow", [f["rec1"], d1 / layout.FLOW, "-o", f["rec1"]], f["rec1"]),
+        ("fr-apply-flow", [f["rec1"], d1 / layout.FLOW, "-o", d1 / layout.FLOW], d1 / layout.FLOW),
+        # the hand-on copy named like the recording
+        ("fr-compensate", [d2 / "compensated.tif", "-o", d2, "--output-format", "tiff"], d2 / "compensated.tif"),
     ]
     for name in layout.COMPENSATE_OUTPUTS:  # the recording named like each output of its own folder
         cases.append(("fr-compensate", [d2 / name, "-o", d2], d2 / name))
@@ -165,6 +170,6 @@ def test_version_and_help_for_every_tool(capsys):
 def test_entry_points_have_one_shape():
     import inspect
 
-    for name in ("compensate", "average", "align", "mask", "reproject"):
+    for name in ("compensate", "average", "align", "mask", "reproject", "apply_flow"):
         sig = list(inspect.signature(getattr(tools, name)).parameters)
         assert sig[-3:] == ["output", "params", "progress"], (name, sig)

@@ -39,6 +39,7 @@ from .errors import InputError, OptionError, OutputError
 from .flow.params import FlowParams
 from .flow.policy import STAT_NAMES
 from .io.atomic import partial_path, save_npy_atomic, save_npz_atomic, write_json_atomic
+from .io.handoff import handoff_outputs
 from .io.writers import Hdf5VideoWriter
 from .noise import ALPHA_FLOOR, NOISE_FRAMES, auto_alpha, noise_variance
 from .options import QUALITY_MIN_LEVEL
@@ -153,6 +154,8 @@ def compensate_recording(reader, outdir: Path, params, engine, progress=None, in
                params.chunk_size or engine.preferred_chunk((height, width, n_ch)), _Timer(),
                np.dtype(reader.dtype) if params.output_dtype == "same" else np.dtype(params.output_dtype))
     _prepare_outputs(run.outdir)
+    stale = handoff_outputs(params.output_format, run.outdir, Path(layout.COMPENSATED).stem, reader.shape)
+    _remove_outputs(run.outdir, [p.relative_to(run.outdir) for p in stale])
     run.advance = _progress_counter(progress, (len(ref_indices) if len(ref_indices) > 1 else 0)
                                     + (min(INIT_FRAMES_FIRST, n_frames) if params.update_initialization_w else 0)
                                     + n_frames)
@@ -165,17 +168,19 @@ def compensate_recording(reader, outdir: Path, params, engine, progress=None, in
         if np.ptp(ref_raw) == 0:
             raise InputError(f"{reader.path}: the reference frame is constant (all pixels equal); nothing to register")
         writers = _open_writers(run)
-        stats = _run_batches(run, ref_raw, writers)
+        translation = np.empty((n_frames, 2))
+        stats = _run_batches(run, ref_raw, writers, translation)
         with run.timer("write"):  # data first, the record last (it marks the set complete)
             save_npz_atomic(run.outdir / layout.STATISTICS, **{k: stats[:, i] for i, k in enumerate(STAT_NAMES)})
             save_npy_atomic(run.outdir / layout.REFERENCE, ref_raw)
             for wr in reversed(writers):
                 wr.commit()
         writers = []
+        handoff = _write_handoff(run, translation, (input_info or {}).get("path"))
     except BaseException:
         for wr in writers:
             wr.abort()
-        _remove_outputs(run.outdir, layout.COMPENSATE_OUTPUTS)
+        _remove_outputs(run.outdir, list(layout.COMPENSATE_OUTPUTS) + [p.relative_to(run.outdir) for p in stale])
         raise
     summary = {
         "frames": n_frames,
@@ -188,6 +193,7 @@ def compensate_recording(reader, outdir: Path, params, engine, progress=None, in
         "reference_frames": len(ref_indices) if ref_indices else (0 if params.reference_file else 1),
         "mean_displacement": float(stats[:, 0].mean()),
         "max_displacement": float(stats[:, 1].max()),
+        "handoff": handoff,
     }
     return _write_record(run, summary, t_start, input_info or {"path": str(reader.path)})
 
@@ -340,8 +346,9 @@ def _initial_flow(run: _Run, pyramid, pre, load, rigid):
     return acc / n0
 
 
-def _run_batches(run: _Run, ref_raw: np.ndarray, writers) -> np.ndarray:
-    """Correct every batch into ``writers``; returns the per-frame statistics ``(T, 4)``."""
+def _run_batches(run: _Run, ref_raw: np.ndarray, writers, translation: np.ndarray) -> np.ndarray:
+    """Correct every batch into ``writers``; returns the per-frame statistics ``(T, 4)`` and fills
+    ``translation`` ``(T, 2)`` with each frame's mean flow (u, v)."""
     engine, params, timer = run.engine, run.params, run.timer
     n_frames, height, width, _ = run.shape
     pre = Preprocessor.from_reference(ref_raw, run.sigma, params.channel_normalization)
@@ -376,6 +383,7 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers) -> np.ndarray:
                     reg, valid, st = engine.warp_output(raw, flows_dev, ref_raw, params.interpolation,
                                                         run.out_dtype)
                 stats[a:b] = st
+                translation[a:b] = engine.to_host(flows_dev.mean(axis=(1, 2)))
                 # flows come back to the host only where they are needed
                 flows = engine.to_host(flows_dev) if wfile is not None else None
                 if b > carry_from:
@@ -397,6 +405,31 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers) -> np.ndarray:
                 pyramid = engine.prepare(ref_proc, run.flow)
         background.flush()
     return stats
+
+
+def _write_handoff(run: _Run, translation: np.ndarray, source) -> list[str]:
+    """The corrected video once more in ``--output-format`` (:mod:`frkit.io.handoff`), from compensated.HDF5.
+
+    For NWB, ``--save-w`` also puts the flow fields and the valid masks in.
+    """
+    from contextlib import ExitStack
+
+    from .io import open_video
+    from .io.handoff import export_video
+
+    params = run.params
+    if params.output_format == "hdf5":
+        return []
+    with run.timer("handoff"), ExitStack() as stack:
+        video = stack.enter_context(open_video(run.outdir / layout.COMPENSATED))
+        extras = {}
+        if params.output_format == "nwb" and params.save_w:
+            extras["flow"] = stack.enter_context(open_video(run.outdir / layout.FLOW,
+                                                            datasets=list(layout.FLOW_DATASETS)))
+            extras["valid_mask"] = stack.enter_context(open_video(run.outdir / layout.VALID_IDX))
+        return export_video(video, params.output_format, run.outdir, Path(layout.COMPENSATED).stem,
+                            rate=params.frame_rate, source=source, translation=translation, extras=extras,
+                            metadata=params.nwb_template)
 
 
 def _append_job(timer, video, reg, idx, mask, wfile, flows):

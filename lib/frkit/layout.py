@@ -57,6 +57,37 @@ ALIGN_EXT = {"TIFF": "tif", "HDF5": "hdf5", "MAT": "mat"}
 SUFFIX_FORMAT = {"tif": "TIFF", "tiff": "TIFF", "hdf5": "HDF5", "h5": "HDF5", "hdf": "HDF5", "mat": "MAT"}
 
 
+# -- hand-on formats (--output-format; frkit.io.handoff writes them) ---------------------
+HANDOFF_FORMATS = ("hdf5", "tiff", "suite2p", "caiman", "nwb")
+SUITE2P_PLANE = ("suite2p", "plane0")  # under the output folder, as suite2p's save_path0/save_folder/plane0
+SUITE2P_BINARIES = ("data.bin", "data_chan2.bin")  # int16 (T, Ly, Lx) per channel
+SUITE2P_RECORDS = ("db.npy", "settings.npy", "ops.npy")  # suite2p >= 1.0: db + settings; < 1.0: ops
+
+
+def caiman_name(stem: str, height: int, width: int, n_frames: int) -> str:
+    """CaImAn's memory-map file name for ``(T, H, W)`` float32 frames in Fortran order."""
+    return f"{stem}_d1_{height}_d2_{width}_d3_1_order_F_frames_{n_frames}.mmap"
+
+
+def handoff_outputs(fmt: str, folder, stem: str, shape) -> list[Path]:
+    """The files ``--output-format fmt`` writes for a ``(T, H, W, C)`` video into ``folder`` (none for hdf5).
+
+    One CaImAn file per channel, ``STEM_chN_...`` when there are several.
+    """
+    folder = Path(folder)
+    t, h, w, c = shape
+    if fmt == "tiff":
+        return [folder / f"{stem}.tif"]
+    if fmt == "nwb":
+        return [folder / f"{stem}.nwb"]
+    if fmt == "caiman":
+        return [folder / caiman_name(stem if c == 1 else f"{stem}_ch{k + 1}", h, w, t) for k in range(c)]
+    if fmt == "suite2p":
+        plane = folder.joinpath(*SUITE2P_PLANE)
+        return [plane / n for n in SUITE2P_BINARIES[:c]] + [plane / n for n in SUITE2P_RECORDS]
+    return []
+
+
 def channel_datasets(n_channels: int) -> list[str]:
     """``ch1 .. chN`` (1-based, as pyflowreg and MATLAB name them)."""
     return [f"ch{i + 1}" for i in range(n_channels)]

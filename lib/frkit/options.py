@@ -32,7 +32,7 @@ from typing import Any
 from .errors import OptionError
 
 __all__ = ["Param", "Values", "resolve", "markdown_table", "COMPENSATE", "ALIGN", "AVERAGE", "MASK", "REPROJECT",
-           "SESSION", "STAGE1_TABLE", "QUALITY_MIN_LEVEL"]
+           "APPLY_FLOW", "SESSION", "STAGE1_TABLE", "QUALITY_MIN_LEVEL"]
 
 
 # -- kinds: how a value is read, checked and shown ---------------------------------------------------------------
@@ -471,6 +471,19 @@ CHUNK_SIZE = _opt("chunk_size", 0, Number(integer=True, ge=0), "Frames computed 
 CC_UPSAMPLE = _opt("cc_upsample", 1, Number(integer=True, ge=1), "Sub-pixel upsampling of the phase correlation.",
                    keys=(FO + "cc_up",), flags=("--cc-upsample", "--cc-up"), panel=P_REF)
 
+#: the corrected video handed on to the next tool (frkit.io.handoff), beside each tool's own output
+OUTPUT_FORMAT = _opt("output_format", "hdf5", Choice(("hdf5", "tiff", "suite2p", "caiman", "nwb"), fold="lower"),
+                     "Also write the corrected video for the next tool: tiff (ImageJ BigTIFF, TZCYX), suite2p "
+                     "(suite2p/plane0: data.bin + ops.npy, registration off), caiman (F-order .mmap), nwb "
+                     "(TwoPhotonSeries in MotionCorrection; needs frkit[nwb]); hdf5: only the tool's own output.",
+                     panel=P_OUT, result=False)
+FRAME_RATE = _opt("frame_rate", None, Number(gt=0), "Frames per second, for --output-format (NWB rate, suite2p "
+                  "fs, ImageJ fps); NWB needs it unless the input is NWB.", panel=P_OUT, result=False)
+NWB_TEMPLATE = _opt("nwb_template", None, Text(path=True), "NWB session metadata (TOML/JSON: session_description, "
+                    "session_start_time, experimenter, [subject], [device], [imaging_plane], ...).", panel=P_OUT,
+                    result=False)
+HANDOFF = (OUTPUT_FORMAT, FRAME_RATE, NWB_TEMPLATE)
+
 # fr-compensate
 COMPENSATE = (
     _opt("input", None, Text(path=True, many=True), "Recording: TIFF, HDF5 (.h5/.hdf5/.hdf) or MAT (v5 or v7.3); "
@@ -515,6 +528,7 @@ COMPENSATE = (
          "one named.", keys=(FO + "output_dtype",), panel=P_OUT),
     _opt("save_w", False, Flag(negatable=False), "Also write the flow fields to w.h5 (u, v; float32).",
          keys=(FO + "save_w",), panel=P_OUT),
+    *HANDOFF,
     CONFIG,
     _opt("array_task", False, Flag(negatable=False), "With --config: run the whole stage 1 (compensation, "
          "temporal average, status) for the recording picked by SLURM_ARRAY_TASK_ID, SGE_TASK_ID, PBS_ARRAY_INDEX "
@@ -581,10 +595,28 @@ REPROJECT = (
          "reference).", result=False),
     _opt("format", None, Choice(("TIFF", "HDF5", "MAT"), fold="upper"), "Output format; default from the -o "
          "suffix, else TIFF.", keys=("align_output_format",)),
+    *HANDOFF,
     CHUNK_SIZE.derive(default=64, kind=Number(integer=True, ge=1), keys=("align_chunk_size",),
                       help="Frames reprojected at once; never changes results."),
     CONFIG.derive(help="session.toml: parameters and paths from it (flags win); without files, every recording."),
     DEVICE, WORKERS, QUIET,
+)
+
+# fr-apply-flow: fr-compensate's declarations of the input, interpolation and output dtype
+_COMPENSATE_BY_NAME = {p.name: p for p in COMPENSATE}
+APPLY_FLOW = (
+    _opt("video", None, Text(path=True), "Recording to correct: the same frames as the flow's (another channel, "
+         "a raw or differently filtered copy).", argument=True, result=False),
+    _opt("flow", None, Text(path=True), "Per-frame flow: w.h5 of fr-compensate --save-w or pyflowreg (u, v "
+         "float32 (T, H, W)), or MATLAB's w.hdf.", argument=True, result=False),
+    OUTPUT.derive(help="Output video: .h5/.hdf5 (default for other suffixes), .tif or .mat."),
+    *(_COMPENSATE_BY_NAME[n] for n in ("dataset", "axes", "deinterleave")),
+    _opt("fill_image", None, Text(path=True), "Image (H, W) or (H, W, C) for out-of-view pixels (e.g. a "
+         "reference_frame.npy). Default: the recording's mean over frames 50:500 warped by their flows.",
+         flags=("--reference",), panel=P_REF),
+    *(_COMPENSATE_BY_NAME[n] for n in ("interpolation", "output_dtype")),
+    *HANDOFF,
+    WORKERS, DEVICE, CHUNK_SIZE, QUIET,
 )
 
 # stage-1 keys a peer's config may carry: accepted only with the value stage 3 needs, or ignored
@@ -634,7 +666,7 @@ def markdown_table(params) -> str:
 def _update_readme(path) -> None:
     """Rewrite every ``<!-- options: TOOL -->`` block of ``path`` from the declarations."""
     tools = {"fr-compensate": COMPENSATE, "fr-average": AVERAGE, "fr-align": ALIGN, "fr-mask": MASK,
-             "fr-reproject": REPROJECT}
+             "fr-reproject": REPROJECT, "fr-apply-flow": APPLY_FLOW}
     text = Path(path).read_text()
     for tool, params in tools.items():
         start = text.index(f"<!-- options: {tool} -->")

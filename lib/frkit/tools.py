@@ -19,7 +19,7 @@ from . import layout
 from .errors import InputError, OptionError, OutputError
 from .io.atomic import partial_path
 
-__all__ = ["compensate", "average", "align", "mask", "reproject", "check_outputs", "resolve_video"]
+__all__ = ["compensate", "average", "align", "mask", "reproject", "apply_flow", "check_outputs", "resolve_video"]
 
 
 def check_outputs(inputs, outputs) -> None:
@@ -65,6 +65,7 @@ def compensate(input, output, params, progress=None) -> dict:
     """fr-compensate: correct the motion inside the recording ``input`` into the folder ``output``."""
     from .compensate import compensate_recording, describe_input
     from .io import open_video
+    from .io.handoff import check_handoff, handoff_outputs
     from .io.readers import check_file, recording_files
 
     files = recording_files(input)  # one file, or every file of a multi-file recording
@@ -74,8 +75,12 @@ def compensate(input, output, params, progress=None) -> dict:
     if output.exists() and not output.is_dir():
         raise OutputError(f"{output}: exists and is not a directory")
     check_outputs([*files, params.reference_file], [output / name for name in layout.COMPENSATE_OUTPUTS])
+    stem = Path(layout.COMPENSATED).stem
+    check_outputs(files, handoff_outputs(params.output_format, output, stem, (0, 0, 0, 2)))  # before reading
     with open_video(input, axes=params.axes, datasets=params.dataset, deinterleave=params.deinterleave,
                     plane=params.get("plane")) as reader, _engine(params) as engine:
+        check_outputs(files, handoff_outputs(params.output_format, output, stem, reader.shape))  # CaImAn: T, H, W
+        check_handoff(params, files[0], reader.shape)
         return compensate_recording(reader, output, params, engine, progress=progress,
                                     input_info=describe_input(input))
 
@@ -167,6 +172,7 @@ def reproject(compensated, w_to_reference, output, params, progress=None) -> dic
     from .io import open_video, open_video_writer
     from .io.readers import check_file
     from .reproject import fill_image, output_dtype, reproject as warp_video
+    from .io.handoff import check_handoff, handoff_outputs
     from .mask import load_average, load_flow
 
     video = resolve_video(compensated)
@@ -178,12 +184,64 @@ def reproject(compensated, w_to_reference, output, params, progress=None) -> dic
         output = output / layout.aligned_name(stem, fmt)
     ref_avg = params.reference_average
     check_outputs([video, field, ref_avg], [output])
+    check_outputs([video, field, ref_avg], handoff_outputs(params.output_format, output.parent, output.stem,
+                                                           (0, 0, 0, 1)))
     flow = load_flow(field)
     avg = load_average(ref_avg) if (params.fill == "reference" and ref_avg is not None) else None
     with open_video(video) as reader, _engine(params) as engine:
         t, h, w, c = reader.shape
+        check_handoff(params, video, reader.shape)
         img = fill_image(params.fill, (h, w, c), avg)
         output.parent.mkdir(parents=True, exist_ok=True)
         with open_video_writer(output, fmt, c, h, w, output_dtype(reader.dtype, params.fill), n_frames=t) as writer:
             warp_video(reader, flow, writer, img, engine, params.chunk_size, progress=progress)
-    return {"frames": t, "output": str(output), "format": fmt}
+    # the field is the same for every frame: its mean is every frame's translation
+    translation = np.broadcast_to(flow.reshape(-1, 2).mean(axis=0), (t, 2))
+    handoff = _handoff(output, params, source=video, translation=translation)
+    return {"frames": t, "output": str(output), "format": fmt, "handoff": handoff}
+
+
+def apply_flow(video, flow, output, params, progress=None) -> dict:
+    """fr-apply-flow: warp ``video`` frame by frame with the saved flow ``flow`` (w.h5) into ``output``."""
+    from .apply_flow import apply_flow as warp_video, check_flow_fits, load_fill, open_flow, target_reference
+    from .io import open_video, open_video_writer
+    from .io.handoff import check_handoff, handoff_outputs
+    from .io.readers import check_file
+
+    video, flow = check_file(video, "video"), check_file(flow, "flow")
+    if output is None:
+        raise OptionError("missing -o/--output OUT")
+    output = Path(output)
+    fmt = layout.SUFFIX_FORMAT.get(output.suffix.lower().lstrip("."), "HDF5")
+    check_outputs([video, flow, params.fill_image], [output])
+    with open_video(video, axes=params.axes, datasets=params.dataset, deinterleave=params.deinterleave) as reader, \
+            open_flow(flow) as fields, _engine(params) as engine:
+        check_flow_fits(reader, fields)
+        t, h, w, c = reader.shape
+        check_outputs([video, flow], handoff_outputs(params.output_format, output.parent, output.stem, reader.shape))
+        check_handoff(params, video, reader.shape)
+        chunk = params.chunk_size or engine.preferred_chunk((h, w, c))
+        if params.fill_image is not None:
+            fill = load_fill(params.fill_image, (h, w, c))
+        else:
+            fill = target_reference(reader, fields, engine, params.interpolation, chunk)
+        dtype = np.dtype(reader.dtype) if params.output_dtype == "same" else np.dtype(params.output_dtype)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with open_video_writer(output, fmt, c, h, w, dtype, n_frames=t) as writer:
+            summary = warp_video(reader, fields, writer, fill, engine, params.interpolation, chunk, progress)
+    translation = summary.pop("translation")
+    summary["handoff"] = _handoff(output, params, source=video, translation=translation)
+    return {**summary, "output": str(output), "format": fmt}
+
+
+def _handoff(video, params, source, translation=None) -> list[str]:
+    """``--output-format``: the finished ``video`` once more, beside it (:mod:`frkit.io.handoff`)."""
+    from .io import open_video
+    from .io.handoff import export_video
+
+    if params.output_format == "hdf5":
+        return []
+    video = Path(video)
+    with open_video(video) as corrected:
+        return export_video(corrected, params.output_format, video.parent, video.stem, rate=params.frame_rate,
+                            source=source, translation=translation, metadata=params.nwb_template)

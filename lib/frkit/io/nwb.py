@@ -6,11 +6,13 @@ or processing modules, extension subclasses included). One series is taken
 as is; several need ``--dataset NAME`` (the series' name, or its path such
 as ``acquisition/TwoPhotonSeries``).
 
-Layout: NWB stores image series as ``[frames, x, y]`` (x: columns) -- the
-default axes are therefore ``TWH``; ``--axes`` overrides them in the h5py
-(C-order) view, e.g. ``THW`` for files written rows first, or ``TWHZ`` is
-refused (volumes need a plane). ``data`` stays an h5py dataset: frames are
-read a batch at a time.
+Layout: NWB's schema names an image series' axes ``[frames, x, y]``, but
+the tools that write and read NWB in this field (suite2p, CaImAn, frkit's own
+``--output-format nwb``) store ``(frames, rows, columns)``: the default axes
+are therefore ``THW``, so frkit reads back what it writes and what suite2p
+reads. ``--axes`` overrides them in the h5py (C-order) view, e.g. ``TWH`` for
+a file stored strictly x (columns) first; ``TWHZ`` is refused (volumes need a
+plane). ``data`` stays an h5py dataset: frames are read a batch at a time.
 
 A series with ``external_file`` (the frames live in other files, e.g.
 TIFFs next to the NWB file) is read from those files, in the listed order,
@@ -108,10 +110,10 @@ class NwbReader(VideoReader):
         if axes is not None:
             canon = parse_axes(axes, len(shape), where)
         elif len(shape) == 3:
-            canon = "TWH"
+            canon = "THW"
         else:
             raise InputError(f"{where}: has {len(shape)} dimensions; give the axis order with --axes "
-                             "(NWB order: frames, x, y[, z])")
+                             "(e.g. THW: frames, rows, columns)")
         try:
             dtype = native_dtype(data.dtype)
         except ValueError:

@@ -170,6 +170,11 @@ def open_video(path, *, axes: str | None = None, datasets: list[str] | None = No
 def _open_file(path, axes, datasets, n: int) -> VideoReader:
     """One file as :func:`open_video` opens it (``n``: the checked deinterleave count)."""
     p = check_file(path)
+    from .handoff import open_handoff  # suite2p binaries, CaImAn memory maps, frkit's NWB: what frkit hands on
+
+    handoff = open_handoff(p) if axes is None and not datasets else None
+    if handoff is not None:
+        return handoff
     fmt = _format(p)
     if isinstance(datasets, str):
         datasets = [datasets]
