@@ -245,6 +245,27 @@ class Frames(Kind):
 
 
 @dataclass(frozen=True)
+class Span(Kind):
+    """A contiguous range of frames ``"START:STOP"`` (0-based, STOP excluded), kept as ``(start, stop)``."""
+
+    metavar = "START:STOP"
+
+    def describe(self):
+        return "START:STOP (0-based, STOP excluded)"
+
+    def parse(self, value, text):
+        if isinstance(value, (list, tuple)) and len(value) == 2:
+            value = f"{value[0]}:{value[1]}"
+        a, colon, b = str(value).replace(" ", "").partition(":") if isinstance(value, str) else ("", "", "")
+        if not colon or not a.isdigit() or not b.isdigit() or int(b) <= int(a):
+            raise ValueError(f"must be {self.describe()} with STOP > START, not {value!r}")
+        return (int(a), int(b))
+
+    def show(self, value):
+        return f"{value[0]}:{value[1]}"
+
+
+@dataclass(frozen=True)
 class Sigma(Kind):
     """Gaussian sigmas ``rows,cols,time``, one row per channel (``'1,1,0.1;2,2,0.1'`` or ``[[1,1,0.1], ...]``)."""
 
@@ -515,8 +536,14 @@ COMPENSATE = (
     _opt("array_task", False, Flag(negatable=False), "With --config: run the whole stage 1 (compensation, "
          "temporal average, status) for the recording picked by SLURM_ARRAY_TASK_ID, SGE_TASK_ID, PBS_ARRAY_INDEX "
          "or PBS_ARRAYID.", panel=P_SES, result=False),
-    _opt("index_base", 1, Number(integer=True, ge=0, le=1), "Array id of the first recording: 1 for --array=1-N, "
+    _opt("index_base", 1, Number(integer=True, ge=0, le=1), "Array id of the first task: 1 for --array=1-N, "
          "0 for --array=0-(N-1).", panel=P_SES, result=False),
+    _opt("frames", None, Span(), "Time chunk: compensate only these frames into OUTDIR/chunks/ (after "
+         "--reference-only; join with `python -m frkit.session join OUTDIR`). Same frames as a whole run.",
+         panel=P_SES, result=False),
+    _opt("reference_only", False, Flag(negatable=False), "Time chunks: write only the shared reference and every "
+         "batch's flow initialization (OUTDIR/chunks/), for --frames runs. With --array-task: the task id picks "
+         "the recording.", panel=P_SES, result=False),
     WORKERS, DEVICE, CHUNK_SIZE, QUIET,
 )
 
@@ -607,6 +634,9 @@ SESSION = (
     _opt("resume", True, Flag(), "Keep finished results (Make always does).", keys=("resume",), flags=()),
     _opt("scheduler", "local", Choice(("local", "array", "dask")), "How stage 1 is run.", keys=("scheduler",),
          flags=()),
+    _opt("chunk_frames", 0, Number(integer=True, ge=0), "Split each recording into time chunks of this many "
+         "frames (best a multiple of buffer_size), each its own make rule and array task, joined into the same "
+         "stage-1 files; 0: whole recordings.", keys=("chunk_frames",), flags=()),
     _opt("flow_backend", "flowreg", Choice(("flowreg",)), "The method (use --device cuda for the GPU).",
          keys=("flow_backend",), flags=()),
     _opt("backend_params", {}, Table(), "Backend settings (accepted, unused).", keys=("backend_params",), flags=()),

@@ -71,8 +71,16 @@ def compensate(input, output, params, progress=None) -> dict:
     if output.exists() and not output.is_dir():
         raise OutputError(f"{output}: exists and is not a directory")
     check_outputs([input, params.reference_file], [output / name for name in layout.COMPENSATE_OUTPUTS])
+    if params.reference_only and params.frames:
+        raise OptionError("give --reference-only or --frames, not both")
     with open_video(input, axes=params.axes, datasets=params.dataset,
                     deinterleave=params.deinterleave) as reader, _engine(params) as engine:
+        if params.reference_only or params.frames:  # time chunks (frkit.chunks)
+            from .chunks import compensate_chunk, reference_step
+
+            if params.reference_only:
+                return reference_step(reader, output, params, engine, progress, describe_input(input))
+            return compensate_chunk(reader, output, params, engine, params.frames, progress, describe_input(input))
         return compensate_recording(reader, output, params, engine, progress=progress,
                                     input_info=describe_input(input))
 
