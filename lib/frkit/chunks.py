@@ -124,9 +124,8 @@ def initialization_chain(run, ref_raw: np.ndarray, path: Path) -> None:
 def reference_step(reader, outdir: Path, params, engine, progress=None, input_info: dict | None = None) -> dict:
     """Step 1: the shared reference of a chunked run under ``outdir/chunks/``; returns its record.
 
-    The final stage-1 files of ``outdir`` are removed (they are being
-    replaced), the chunks computed from an earlier reference are kept until
-    the join refuses them (their record names the reference they used).
+    The final stage-1 files of ``outdir`` and every earlier chunk are
+    removed: they are being replaced.
     """
     _refuse_update_reference(params)
     t0 = time.perf_counter()
@@ -138,6 +137,8 @@ def reference_step(reader, outdir: Path, params, engine, progress=None, input_in
     rec_path = cdir / layout.CHUNK_REFERENCE_RECORD
     files = _reference_files(run.outdir, params.update_initialization_w)
     _remove_outputs(cdir, [layout.CHUNK_REFERENCE_RECORD, layout.REFERENCE, layout.CHUNK_INITIALIZATION])
+    for old in cdir.glob("frames_*"):
+        shutil.rmtree(old)
     n_batches = len(_batch_plan(n_frames, params.buffer_size, run.chunk)[0])
     run.advance = _progress_counter(progress, (len(ref_indices) if len(ref_indices) > 1 else 0)
                                     + (min(INIT_FRAMES_FIRST, n_frames) if params.update_initialization_w else 0)
@@ -292,14 +293,14 @@ def complete_chunks(folder: Path, ref: dict) -> list[tuple[int, int, Path, dict]
             start, stop = (int(x) for x in rec["frames"])
         except (ValueError, KeyError, TypeError):
             raise InputError(f"{rec_path}: not a valid chunk record; remove {d} and compute it again") from None
-        if rec.get("reference_digest") != ref["digest"]:
-            raise InputError(f"{d}: computed from another reference than {cdir / layout.CHUNK_REFERENCE_RECORD}; "
-                             f"compute frames {start}:{stop} again")
         if rec.get(layout.RECORD_RESULT_PARAMETERS) != ref[layout.RECORD_RESULT_PARAMETERS]:
             diff = _parameter_difference(ref[layout.RECORD_RESULT_PARAMETERS], rec.get(layout.RECORD_RESULT_PARAMETERS)
                                          or {})
             raise OptionError(f"{d}: computed with other parameters than the reference ({diff}); "
                               f"compute frames {start}:{stop} again")
+        if rec.get("reference_digest") != ref["digest"]:
+            raise InputError(f"{d}: computed from another reference than {cdir / layout.CHUNK_REFERENCE_RECORD}; "
+                             f"compute frames {start}:{stop} again")
         if not _same_input(ref["input"], rec.get("input") or {}):
             raise InputError(f"{d}: computed from another input than the reference ({rec.get('input', {}).get('path')})")
         found.append((start, stop, d, rec))
