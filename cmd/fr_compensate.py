@@ -36,12 +36,9 @@ def run(inv):
                 raise OptionError("missing -o/--output OUTDIR")
             output = v.output or cfg.recording_dir(v.input)
             summary = tools.compensate(v.input, output, v, update)
-    if v.reference_only and not v.array_task:
-        inv.report(f"shared reference for time chunks -> {output}/chunks ({summary['elapsed_s']:.1f} s)")
-        return
-    if v.frames and not v.array_task:
-        a, b = summary["frames"]
-        inv.report(f"frames {a}:{b} -> {output}/chunks ({summary['elapsed_s']:.1f} s); join with "
+    if "frames_per_s" not in summary:  # a time chunk or the shared reference (frkit.chunks)
+        what = "frames {}:{}".format(*summary["frames"]) if "frames" in summary else "shared reference"
+        inv.report(f"{what} -> {output}/chunks ({summary['elapsed_s']:.1f} s); when all chunks are done: "
                    f"python -m frkit.session join {output}")
         return
     t, h, w, c = summary["shape"]

@@ -2,7 +2,7 @@
 
 ``python -m frkit.session plan CONFIG``  check the session, write its Make rules, print their path
 ``python -m frkit.session list CONFIG``  the stage-1 array tasks: task ids (1- and 0-based), recording, frames
-``python -m frkit.session count CONFIG recordings|tasks``  the size of the reference and of the stage-1 array
+``python -m frkit.session count CONFIG recordings|tasks|references``  array sizes (references: 0 without chunks)
 ``python -m frkit.session join FOLDER``  a time-chunked stage-1 folder's standard files from its chunks
 """
 
@@ -29,9 +29,11 @@ def main(argv=None) -> int:
         if len(args) == 2 and args[0] == "list":
             print(format_task_table(stage1_tasks(load_config(args[1]))))
             return 0
-        if len(args) == 3 and args[0] == "count" and args[2] in ("recordings", "tasks"):
+        if len(args) == 3 and args[0] == "count" and args[2] in ("recordings", "tasks", "references"):
             cfg = load_config(args[1])
-            print(len(cfg.recordings()) if args[2] == "recordings" else len(stage1_tasks(cfg)))
+            n = {"recordings": lambda: len(cfg.recordings()), "tasks": lambda: len(stage1_tasks(cfg)),
+                 "references": lambda: len(cfg.recordings()) if cfg.settings.chunk_frames > 0 else 0}
+            print(n[args[2]]())
             return 0
         if len(args) == 2 and args[0] == "join":
             from ..chunks import join
@@ -40,7 +42,7 @@ def main(argv=None) -> int:
             return 0
     except FrkitError as exc:
         return fail(PROG, str(exc), exc.exit_code)
-    return fail(PROG, "usage: python -m frkit.session plan CONFIG | list CONFIG | count CONFIG recordings|tasks "
+    return fail(PROG, "usage: python -m frkit.session plan CONFIG | list CONFIG | count CONFIG recordings|tasks|references "
                       "| join FOLDER")
 
 
