@@ -149,3 +149,73 @@ def test_array_ids_address_recording_chunk_pairs(tmp_path, base):
     # binned frames: 50 raw frames in bins of 2 are 25 stage-1 frames
     assert [t.frames for t in task_table([a], {a: 50}, 20, bin_size=2)] == [(0, 20), (20, 25)]
     assert [t.frames for t in task_table([a, b], {}, 0)] == [None, None]
+
+
+# -- devices and backends ----------------------------------------------------------------------------------------
+
+def test_tasks_spread_over_the_visible_gpus():
+    from frkit.session.devices import task_device
+
+    four = {"CUDA_VISIBLE_DEVICES": "0,1,2,3"}
+    assert [task_device("cuda", k, four) for k in range(6)] == ["cuda:0", "cuda:1", "cuda:2", "cuda:3", "cuda:0",
+                                                                "cuda:1"]
+    # tasks of one job step (srun -n 2): the local id, not the array index
+    step = dict(four, SLURM_LOCALID="1", SLURM_NTASKS="2")
+    assert task_device("cuda", 6, step) == "cuda:1"
+    # an array task with --gres=gpu:1 sees one GPU; explicit devices and the CPU are kept
+    assert task_device("cuda", 5, {"CUDA_VISIBLE_DEVICES": "3"}) == "cuda"
+    assert task_device("cuda", 5, {}) == "cuda"
+    assert task_device("cuda:2", 5, four) == "cuda:2" and task_device("cpu", 5, four) == "cpu"
+    assert task_device("cuda", 1, {"CUDA_VISIBLE_DEVICES": "0,-1,2"}) == "cuda"  # CUDA stops at -1
+
+
+def test_array_task_takes_the_device_of_its_slot(tmp_path, monkeypatch):
+    """The session's GPU backend and the task id reach tools.compensate as one device per task."""
+    from frkit.session import stages
+    from frkit.session.config import config_from_mapping
+
+    for i in (1, 2):
+        write_recording(tmp_path / f"rec_{i}.h5", n=30)
+    cfg = config_from_mapping({"root": str(tmp_path), "pattern": "rec_*.h5", "chunk_frames": 20,
+                               "flow_backend": "torch"})
+    calls = []
+    monkeypatch.setattr(stages.tools, "compensate", lambda rec, out, p, progress=None: calls.append(
+        (rec.name, p.frames, p.device, p.reference_only)) or {})
+    env = {"CUDA_VISIBLE_DEVICES": "0,1", "SLURM_ARRAY_TASK_ID": "0"}
+    p = cfg.values(options.COMPENSATE).replace(index_base=0)
+    for k in range(4):
+        stages.compensate_array_task(cfg, p, env=dict(env, SLURM_ARRAY_TASK_ID=str(k)))
+    stages.compensate_array_task(cfg, p.replace(reference_only=True), env=dict(env, SLURM_ARRAY_TASK_ID="1"))
+    assert calls == [("rec_1.h5", (0, 20), "cuda:0", False), ("rec_1.h5", (20, 30), "cuda:1", False),
+                     ("rec_2.h5", (0, 20), "cuda:0", False), ("rec_2.h5", (20, 30), "cuda:1", False),
+                     ("rec_2.h5", None, "cuda:1", True)]
+
+
+@pytest.mark.parametrize("table,device", [
+    ({"flow_backend": "torch", "backend_params": {"device": "cuda:0"}}, "cuda:0"),
+    ({"flow_backend": "flowreg_torch"}, "cuda"),
+    ({"flow_backend": "torch", "backend_params": {"device": "cpu", "dtype": "float32"}}, "cpu"),
+    ({}, "cpu"),
+])
+def test_pyflowreg_gpu_backend_runs_on_the_cuda_engine(tmp_path, table, device):
+    from frkit.session.config import config_from_mapping
+
+    cfg = config_from_mapping({"root": str(tmp_path), **table})
+    for group in (options.COMPENSATE, options.ALIGN, options.REPROJECT):
+        assert cfg.values(group).device == device
+
+
+@pytest.mark.parametrize("table,needle", [
+    ({"scheduler": "dask"}, "scheduler.*'dask' is not supported.*array"),
+    ({"flow_backend": "diso"}, "flow_backend.*'diso' is not supported"),
+    ({"backend_params": {"device": "cuda:0"}}, "backend_params.*flowreg.*torch"),
+    ({"flow_backend": "torch", "backend_params": {"dtype": "float64"}}, "dtype.*float32"),
+    ({"flow_backend": "torch", "backend_params": {"devise": "cuda"}}, "unknown key 'devise'"),
+    ({"flow_backend": "torch", "backend_params": {"device": "gpu0"}}, "device.*cpu, cuda or cuda:N"),
+])
+def test_keys_frkit_would_not_honour_are_refused(tmp_path, table, needle):
+    from frkit.errors import OptionError
+    from frkit.session.config import config_from_mapping
+
+    with pytest.raises(OptionError, match=needle):
+        config_from_mapping({"root": str(tmp_path), **table})

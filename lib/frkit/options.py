@@ -140,6 +140,7 @@ class Choice(Kind):
     values: tuple[str, ...] = ()
     aliases: tuple[tuple[str, str], ...] = ()
     fold: str | None = None  # "lower" or "upper"
+    refused: tuple[tuple[str, str], ...] = ()  # (value, why frkit refuses it): a peer's value, never ignored
 
     @property
     def metavar(self):
@@ -153,6 +154,8 @@ class Choice(Kind):
             raise ValueError(f"must be {self.describe()}, not {value!r}")
         v = getattr(value.strip(), self.fold)() if self.fold else value.strip()
         v = dict(self.aliases).get(v, v)
+        if v in dict(self.refused):
+            raise ValueError(f"{v!r} is not supported: {dict(self.refused)[v]}")
         if v not in self.values:
             raise ValueError(f"must be {self.describe()}, not {value!r}")
         return v
@@ -457,8 +460,12 @@ FO = "flow_options."  # the session.toml table of stage-1 (fr-compensate) option
 CONFIG = _opt("config", None, Text(path=True), "session.toml: take this tool's parameters from it (flags given "
               "here win).", panel=P_SES, result=False)
 OUTPUT = _opt("output", None, Text(path=True), "Output path.", flags=("-o", "--output"), panel=P_OUT, result=False)
+#: pyflowreg's GPU backends: a session naming one runs on frkit's CUDA engine (frkit.session.config)
+GPU_BACKENDS = ("torch", "flowreg_torch", "flowreg_cuda")
 DEVICE = _opt("device", "cpu", Device(),
-              "Where to compute: cpu, cuda or cuda:N (needs the gpu extra).", panel=P_RUN, result=False)
+              "Where to compute: cpu, cuda or cuda:N (needs the gpu extra). An array task given cuda on a node "
+              "with several visible GPUs takes one by SLURM_LOCALID or its task id.",
+              keys=("backend_params.device",), panel=P_RUN, result=False)
 WORKERS = _opt("workers", 0, Number(integer=True, ge=-1), "CPU worker threads (0 or -1 = all CPUs this job may "
                "use).", keys=("n_workers",), panel=P_RUN, result=False)
 QUIET = _opt("quiet", False, Flag(negatable=False), "No progress bar and no summary line.", flags=("-q", "--quiet"),
@@ -632,14 +639,21 @@ SESSION = (
     _opt("final_results", "final_results", Text(path=True), "Stage-3 folder (relative to root).",
          keys=("final_results",), flags=()),
     _opt("resume", True, Flag(), "Keep finished results (Make always does).", keys=("resume",), flags=()),
-    _opt("scheduler", "local", Choice(("local", "array", "dask")), "How stage 1 is run.", keys=("scheduler",),
+    _opt("scheduler", "local", Choice(("local", "array"), refused=(("dask", "frkit runs stage 1 with make -j or "
+                                                                      "cluster arrays (containers/slurm, sge, pbs); "
+                                                                      "use scheduler = \"array\" or \"local\""),)),
+         "How stage 1 is run: local (make -j) or array (cluster array tasks, containers/).", keys=("scheduler",),
          flags=()),
     _opt("chunk_frames", 0, Number(integer=True, ge=0), "Split each recording into time chunks of this many "
          "frames (best a multiple of buffer_size), each its own make rule and array task, joined into the same "
          "stage-1 files; 0: whole recordings.", keys=("chunk_frames",), flags=()),
-    _opt("flow_backend", "flowreg", Choice(("flowreg",)), "The method (use --device cuda for the GPU).",
-         keys=("flow_backend",), flags=()),
-    _opt("backend_params", {}, Table(), "Backend settings (accepted, unused).", keys=("backend_params",), flags=()),
+    _opt("flow_backend", "flowreg", Choice(GPU_BACKENDS + ("flowreg",),
+                                           refused=(("diso", "frkit implements only the variational method"),)),
+         "The method's backend: flowreg (CPU), or one of pyflowreg's GPU backends (torch, flowreg_torch, "
+         "flowreg_cuda): frkit's CUDA engine, on backend_params.device (default cuda).", keys=("flow_backend",),
+         flags=()),
+    _opt("backend_params", {}, Table(), "Backend settings: device (cpu, cuda, cuda:N) and dtype (float32 only).",
+         keys=("backend_params",), flags=()),
 )
 
 

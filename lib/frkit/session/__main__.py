@@ -42,7 +42,8 @@ def main(argv=None) -> int:
             return 0
     except FrkitError as exc:
         return fail(PROG, str(exc), exc.exit_code)
-    return fail(PROG, "usage: python -m frkit.session plan CONFIG | list CONFIG | count CONFIG recordings|tasks|references "
+    return fail(PROG, "usage: python -m frkit.session plan CONFIG | list CONFIG "
+                      "| count CONFIG recordings|tasks|references "
                       "| join FOLDER")
 
 

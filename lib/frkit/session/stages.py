@@ -14,6 +14,7 @@ from ..errors import InputError, OptionError
 from . import status
 from .array import Task, array_task_index, task_table
 from .config import SessionConfig
+from .devices import task_device
 
 __all__ = ["session_files", "stage1_tasks", "compensate_array_task", "finish_stage1", "align_all", "mask_session",
            "reproject_all"]
@@ -66,11 +67,15 @@ def compensate_array_task(cfg: SessionConfig, params, progress=None, env=None) -
                           "not from --frames")
     recordings = cfg.recordings()
     if params.reference_only:
-        recording = recordings[array_task_index(len(recordings), params.index_base, env)]
+        index = array_task_index(len(recordings), params.index_base, env)
+        recording = recordings[index]
         folder = cfg.recording_dir(recording)
+        params = params.replace(device=task_device(params.device, index, env))
         return folder, tools.compensate(recording, folder, params, progress)
     tasks = stage1_tasks(cfg)
-    task = tasks[array_task_index(len(tasks), params.index_base, env, "stage-1 task(s)")]
+    index = array_task_index(len(tasks), params.index_base, env, "stage-1 task(s)")
+    task = tasks[index]
+    params = params.replace(device=task_device(params.device, index, env))
     folder = cfg.recording_dir(task.recording)
     if task.frames is not None:
         return folder, tools.compensate(task.recording, folder, params.replace(frames=task.frames), progress)
