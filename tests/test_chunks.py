@@ -219,3 +219,27 @@ def test_keys_frkit_would_not_honour_are_refused(tmp_path, table, needle):
 
     with pytest.raises(OptionError, match=needle):
         config_from_mapping({"root": str(tmp_path), **table})
+
+
+def test_a_chunked_session_through_make(tmp_path):
+    """chunk_frames: make runs the reference, the chunks and the join; a second make does nothing."""
+    from frkit.session.config import load_config
+
+    rec = write_recording(tmp_path / "rec_1.h5", n=24)
+    cfg = tmp_path / "session.toml"
+    cfg.write_text('root = "."\npattern = "rec_*.h5"\nstage1_quality_setting = "fast"\nchunk_frames = 12\n'
+                   '[flow_options]\nbuffer_size = 12\n')
+    mk = tool(sys.executable, "-m", "frkit.session", "plan", cfg).stdout.strip()
+    p = tool("make", "--no-print-directory", "-j2", "-f", mk, "stage1")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.count("--frames") == 2 and "session join" in p.stdout
+    out = tmp_path / "compensated_outputs" / "rec_1"
+    record = json.loads((out / layout.RECORD).read_text())
+    assert record["summary"]["chunks"] == [[0, 12], [12, 24]] and not (out / layout.CHUNK_DIR).exists()
+    assert json.loads((out / "status.json").read_text()) == {"stage1": "done"}
+    tools.compensate(rec, tmp_path / "whole", load_config(cfg).values(options.COMPENSATE))
+    for name in (layout.COMPENSATED, layout.VALID_IDX, layout.STATISTICS):
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    mk = tool(sys.executable, "-m", "frkit.session", "plan", cfg).stdout.strip()
+    p = tool("make", "--no-print-directory", "-j2", "-f", mk, "stage1")
+    assert p.returncode == 0 and "fr-compensate" not in p.stdout and "join" not in p.stdout, p.stdout
