@@ -41,8 +41,9 @@ import numpy as np
 
 from . import layout
 from ._version import __version__
-from .compensate import (INIT_FRAMES_CARRY, INIT_FRAMES_FIRST, _batch_plan, _carried_flow, _flow_setup, _initial_flow, _open_run,
-                         _open_writers, _prepare_outputs, _progress_counter, _remove_outputs, _run_batches)
+from .compensate import (INIT_FRAMES_CARRY, INIT_FRAMES_FIRST, _batch_plan, _carried_flow, _flow_setup,
+                         _initial_flow, _open_run, _open_writers, _prepare_outputs, _progress_counter,
+                         _remove_outputs, _run_batches)
 from .errors import InputError, OptionError
 from .flow.policy import STAT_NAMES
 from .io.atomic import commit_partial, partial_path, remove_quietly, save_npy_atomic, save_npz_atomic, \
@@ -302,7 +303,8 @@ def complete_chunks(folder: Path, ref: dict) -> list[tuple[int, int, Path, dict]
             raise InputError(f"{d}: computed from another reference than {cdir / layout.CHUNK_REFERENCE_RECORD}; "
                              f"compute frames {start}:{stop} again")
         if not _same_input(ref["input"], rec.get("input") or {}):
-            raise InputError(f"{d}: computed from another input than the reference ({rec.get('input', {}).get('path')})")
+            raise InputError(f"{d}: computed from another input than the reference "
+                             f"({(rec.get('input') or {}).get('path')})")
         found.append((start, stop, d, rec))
     found.sort()
     n_frames = ref["shape"][0]
