@@ -15,7 +15,7 @@ BUILDAH := buildah --storage-driver $(or $(STORAGE_DRIVER),vfs)
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 comma  := ,
 
-.PHONY: help install demo test bench clean session stage1 stage2 stage3 image sif container-test
+.PHONY: help install demo test bench clean session stage1 stage2 stage3 image sif container-test slurm-test
 
 help:
 	@echo "make demo     install, then run the session pipeline on a built-in synthetic example"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench    side-by-side benchmark against pyflowreg (installs it in bench/.peer-venv)"
 	@echo "make image    build the Docker/OCI image with buildah ($(IMAGE)); make sif: Apptainer image"
 	@echo "make container-test   build the image, run the tools and the demo session inside it"
+	@echo "make slurm-test   (root) a one-node SLURM cluster here; a chunked session through containers/slurm"
 	@echo "make clean    remove the virtual environment and demo outputs"
 
 $(STAMP): pyproject.toml
@@ -69,6 +70,11 @@ sif: image
 	mkdir -p build && rm -f build/frkit-oci.tar
 	$(BUILDAH) push $(IMAGE) oci-archive:build/frkit-oci.tar
 	$$(command -v apptainer || command -v singularity) build --force frkit.sif Apptainer.def
+
+# A real scheduler: containers/slurm/local-cluster.sh (Debian's slurm-wlm and munge), then a
+# session through the project's SLURM scripts, compared byte for byte with make session's.
+slurm-test: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" containers/slurm/test-slurm.sh
 
 container-test: image
 	STORAGE_DRIVER=$(or $(STORAGE_DRIVER),vfs) containers/test-image.sh $(IMAGE)

@@ -16,7 +16,9 @@ HELP = (
     "  fr-compensate rec.h5 -o out/rec --dataset green --dataset red --weight 0.8,0.2\n\n"
     "  fr-compensate movie.h5 -o out/movie --axes HWT --reference-frames 0:200\n\n"
     "  fr-compensate rec.tif -o out/rec --output-format suite2p --frame-rate 30\n\n"
-    "  fr-compensate --config session.toml --array-task   # one recording of a session, by array task id"
+    "  fr-compensate --config session.toml --array-task   # one recording of a session, by array task id\n\n"
+    "  fr-compensate rec.h5 -o out/rec --reference-only; fr-compensate rec.h5 -o out/rec --frames 0:4000; ...;\n"
+    "  python -m frkit.session join out/rec   # time chunks, same files as a whole run"
 )
 
 
@@ -37,6 +39,11 @@ def run(inv):
                 raise OptionError("missing -o/--output OUTDIR")
             output = v.output or cfg.recording_dir(v.input)
             summary = tools.compensate(v.input, output, v, update)
+    if "frames_per_s" not in summary:  # a time chunk or the shared reference (frkit.chunks)
+        what = "frames {}:{}".format(*summary["frames"]) if "frames" in summary else "shared reference"
+        inv.report(f"{what} -> {output}/chunks ({summary['elapsed_s']:.1f} s); when all chunks are done: "
+                   f"python -m frkit.session join {output}")
+        return
     t, h, w, c = summary["shape"]
     inv.report(f"{t} frames {h}x{w}x{c} -> {output}  ({summary['frames_per_s']:.1f} frames/s, "
                f"mean displacement {summary['mean_displacement']:.2f} px, {summary['engine']})")

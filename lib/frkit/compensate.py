@@ -125,6 +125,7 @@ class _Run:
     timer: _Timer
     out_dtype: np.dtype
     advance: object = None
+    alpha: tuple | None = None  # as measured (--alpha auto) or given
 
     @property
     def shape(self):
@@ -142,17 +143,9 @@ def compensate_recording(reader, outdir: Path, params, engine, progress=None, in
     final-named output behind.
     """
     t_start = time.perf_counter()
-    reader = binned(reader, params.bin_size)
+    run, ref_raw, ref_indices, noise = _open_run(reader, outdir, params, engine)
+    reader = run.reader
     n_frames, height, width, n_ch = reader.shape
-    _check_recording(reader)
-    if params.reference_file and params.reference_frames:
-        raise OptionError("give --reference-frames or --reference, not both")
-    ref_raw, ref_indices = _reference_source(reader, params)
-    noise, alpha = _regularization(reader, params, ref_indices)
-    run = _Run(reader, Path(outdir), params, engine, flow_params(params, alpha).for_channels(n_ch),
-               expand_sigma(params.sigma, n_ch),
-               params.chunk_size or engine.preferred_chunk((height, width, n_ch)), _Timer(),
-               np.dtype(reader.dtype) if params.output_dtype == "same" else np.dtype(params.output_dtype))
     _prepare_outputs(run.outdir)
     stale = handoff_outputs(params.output_format, run.outdir, Path(layout.COMPENSATED).stem, reader.shape)
     _remove_outputs(run.outdir, [p.relative_to(run.outdir) for p in stale])
@@ -169,7 +162,7 @@ def compensate_recording(reader, outdir: Path, params, engine, progress=None, in
             raise InputError(f"{reader.path}: the reference frame is constant (all pixels equal); nothing to register")
         writers = _open_writers(run)
         translation = np.empty((n_frames, 2))
-        stats = _run_batches(run, ref_raw, writers, translation)
+        stats = _run_batches(run, ref_raw, writers, translation=translation)
         with run.timer("write"):  # data first, the record last (it marks the set complete)
             save_npz_atomic(run.outdir / layout.STATISTICS, **{k: stats[:, i] for i, k in enumerate(STAT_NAMES)})
             save_npy_atomic(run.outdir / layout.REFERENCE, ref_raw)
@@ -199,6 +192,30 @@ def compensate_recording(reader, outdir: Path, params, engine, progress=None, in
 
 
 # -- the steps ---------------------------------------------------------------------------------------------------
+
+def _open_run(reader, outdir, params, engine, alpha=None):
+    """``(run, raw reference or None, reference frame indices, noise variance)`` before any output is written.
+
+    ``alpha`` (a time chunk: the one its shared reference step measured)
+    skips the reference source and the noise measurement.
+    """
+    reader = binned(reader, params.bin_size)
+    _, height, width, n_ch = reader.shape
+    _check_recording(reader)
+    if params.reference_file and params.reference_frames:
+        raise OptionError("give --reference-frames or --reference, not both")
+    if alpha is None:
+        ref_raw, ref_indices = _reference_source(reader, params)
+        noise, alpha = _regularization(reader, params, ref_indices)
+    else:
+        ref_raw, ref_indices, noise = None, [], None
+    run = _Run(reader, Path(outdir), params, engine, flow_params(params, alpha).for_channels(n_ch),
+               expand_sigma(params.sigma, n_ch),
+               params.chunk_size or engine.preferred_chunk((height, width, n_ch)), _Timer(),
+               np.dtype(reader.dtype) if params.output_dtype == "same" else np.dtype(params.output_dtype))
+    run.alpha = alpha
+    return run, ref_raw, ref_indices, noise
+
 
 def _check_recording(reader) -> None:
     n_frames, height, width, _ = reader.shape
@@ -299,10 +316,14 @@ def _open_writers(run: _Run) -> list:
     return writers
 
 
-def _batch_plan(n_frames: int, buffer_size: int, chunk: int):
-    """Batches ``(b0, b1)`` and, per batch, its chunks ``(b0, b1, a, b)``."""
-    batches = [(b0, min(n_frames, b0 + buffer_size)) for b0 in range(0, n_frames, buffer_size)]
-    return batches, {batch: _spans(batch[0], batch[1], *batch, chunk) for batch in batches}
+def _batch_plan(n_frames: int, buffer_size: int, chunk: int, frames: tuple[int, int] | None = None):
+    """Batches ``(b0, b1)`` that hold frames of ``frames = (start, stop)`` (default: all) and, per batch,
+    its chunks ``(b0, b1, a, b)`` clipped to ``frames`` (the batch borders stay those of the whole
+    recording: a time chunk computes its frames exactly as the whole run does)."""
+    start, stop = frames or (0, n_frames)
+    batches = [(b0, min(n_frames, b0 + buffer_size)) for b0 in range(0, n_frames, buffer_size)
+               if b0 < stop and min(n_frames, b0 + buffer_size) > start]
+    return batches, {batch: _spans(max(start, batch[0]), min(stop, batch[1]), *batch, chunk) for batch in batches}
 
 
 def _spans(first, last, b0, b1, chunk):
@@ -346,28 +367,60 @@ def _initial_flow(run: _Run, pyramid, pre, load, rigid):
     return acc / n0
 
 
-def _run_batches(run: _Run, ref_raw: np.ndarray, writers, translation: np.ndarray) -> np.ndarray:
+def _flow_setup(run: _Run, ref_raw: np.ndarray):
+    """``(preprocessor, preprocessed reference, its pyramid, rigid init or None, frame loader)``."""
+    pre = Preprocessor.from_reference(ref_raw, run.sigma, run.params.channel_normalization)
+    ref_proc = pre.spatial(ref_raw.astype(np.float32))
+    pyramid = run.engine.prepare(ref_proc, run.flow)
+    rigid = RigidInit(run.params.cc_upsample) if run.params.cc_initialization else None
+    return pre, ref_proc, pyramid, rigid, _loader(run, pre)
+
+
+def _carried_flow(run: _Run, batch, flows_of) -> np.ndarray:
+    """The initialization carried out of ``batch = (b0, b1)``: the mean flow of its last frames.
+
+    ``flows_of(span)`` gives the host flows of a span's frames. Used by the
+    initialization chain of time chunks (:func:`frkit.chunks.initialization_chain`);
+    the whole run sums the same frames in the same order as it computes them
+    (:func:`_run_batches`), so both give the same bits.
+    """
+    b0, b1 = batch
+    carry_from = b1 - min(INIT_FRAMES_CARRY, b1 - b0)
+    carry_sum = np.zeros(run.shape[1:3] + (2,))
+    for span in _spans(carry_from, b1, b0, b1, run.chunk):
+        add_frames(carry_sum, flows_of(span))
+    return carry_sum / (b1 - carry_from)
+
+
+def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int] | None = None,
+                 initializations=None, translation: np.ndarray | None = None) -> np.ndarray:
     """Correct every batch into ``writers``; returns the per-frame statistics ``(T, 4)`` and fills
-    ``translation`` ``(T, 2)`` with each frame's mean flow (u, v)."""
+    ``translation`` ``(T, 2)``, when given, with each frame's mean flow (u, v).
+
+    A time chunk passes ``frames = (start, stop)`` and ``initializations``,
+    the flow initialization of every batch of the whole recording
+    (:func:`frkit.chunks.initialization_chain`; ``None`` entries when
+    switched off): the batches then need nothing from the frames before
+    ``start``. The temporal filter reads its context from the recording.
+    """
     engine, params, timer = run.engine, run.params, run.timer
     n_frames, height, width, _ = run.shape
-    pre = Preprocessor.from_reference(ref_raw, run.sigma, params.channel_normalization)
-    ref_proc = pre.spatial(ref_raw.astype(np.float32))
-    pyramid = engine.prepare(ref_proc, run.flow)
-    rigid = RigidInit(params.cc_upsample) if params.cc_initialization else None
-    load = _loader(run, pre)
+    start, stop = frames or (0, n_frames)
+    pre, ref_proc, pyramid, rigid, load = _flow_setup(run, ref_raw)
     video, idx = writers[0], writers[1]
     wfile = writers[2] if len(writers) > 2 else None
 
-    w_init = _initial_flow(run, pyramid, pre, load, rigid)
-    stats = np.empty((n_frames, len(STAT_NAMES)))
-    batches, spans = _batch_plan(n_frames, params.buffer_size, run.chunk)
+    w_init = _initial_flow(run, pyramid, pre, load, rigid) if initializations is None else None
+    stats = np.empty((stop - start, len(STAT_NAMES)))
+    batches, spans = _batch_plan(n_frames, params.buffer_size, run.chunk, (start, stop))
     # I/O overlaps compute: the next chunk is read and the last one written
     # while this one is computed (the GPU path depends on it)
     with ReadAhead([sp for batch in batches for sp in spans[batch]], load) as chunks, \
             BackgroundWriter() as background:
         chunk_iter = iter(chunks)
         for b0, b1 in batches:
+            if initializations is not None:
+                w_init = initializations[b0 // params.buffer_size]
             carry_from = b1 - min(INIT_FRAMES_CARRY, b1 - b0)
             update_from = b1 - min(REFERENCE_UPDATE_FRAMES, b1 - b0)
             carry_sum = np.zeros((height, width, 2))
@@ -382,11 +435,12 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, translation: np.ndarra
                 with timer("warp"):
                     reg, valid, st = engine.warp_output(raw, flows_dev, ref_raw, params.interpolation,
                                                         run.out_dtype)
-                stats[a:b] = st
-                translation[a:b] = engine.to_host(flows_dev.mean(axis=(1, 2)))
+                stats[a - start:b - start] = st
+                if translation is not None:
+                    translation[a - start:b - start] = engine.to_host(flows_dev.mean(axis=(1, 2)))
                 # flows come back to the host only where they are needed
                 flows = engine.to_host(flows_dev) if wfile is not None else None
-                if b > carry_from:
+                if initializations is None and b > carry_from:
                     s = max(a, carry_from)
                     add_frames(carry_sum, flows[s - a:] if flows is not None else engine.to_host(flows_dev[s - a:]))
                 if params.update_reference and b > update_from:
@@ -398,7 +452,7 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, translation: np.ndarra
                 mask = (valid[..., None] * np.uint8(255)).astype(np.uint8)
                 background.submit(_append_job(timer, video, reg, idx, mask, wfile, flows))
                 run.advance(b - a)
-            if params.update_initialization_w:
+            if params.update_initialization_w and initializations is None:
                 w_init = carry_sum / (b1 - carry_from)
             if params.update_reference and ref_update_sum is not None:
                 ref_proc = (ref_update_sum / (b1 - update_from)).astype(np.float32)

@@ -130,3 +130,14 @@ class RecordingFiles:
         return cls(stem=stem or d.name, idx=d / VALID_IDX, w_to_reference=d / W_TO_REFERENCE,
                    average=d / TEMPORAL_AVERAGE, compensated=find_compensated(d) or d / COMPENSATED,
                    aligned_video=aligned_video)
+
+# -- time chunks (fr-compensate --reference-only / --frames, joined by `python -m frkit.session join`) --------
+CHUNK_DIR = "chunks"  # inside a stage-1 folder; removed by the join
+CHUNK_REFERENCE_RECORD = "reference.json"  # the shared reference step's record (written last)
+CHUNK_INITIALIZATION = "initialization.npy"  # (batches, H, W, 2) float64: each batch's flow initialization
+CHUNK_RECORD = "chunk.json"  # a chunk's record, written last: the chunk is complete
+
+
+def chunk_folder(stage1_folder, start: int, stop: int) -> Path:
+    """The partial stage-1 folder of frames ``[start, stop)``."""
+    return Path(stage1_folder) / CHUNK_DIR / f"frames_{start:08d}-{stop:08d}"

@@ -140,6 +140,7 @@ class Choice(Kind):
     values: tuple[str, ...] = ()
     aliases: tuple[tuple[str, str], ...] = ()
     fold: str | None = None  # "lower" or "upper"
+    refused: tuple[tuple[str, str], ...] = ()  # (value, why frkit refuses it): a peer's value, never ignored
 
     @property
     def metavar(self):
@@ -153,6 +154,8 @@ class Choice(Kind):
             raise ValueError(f"must be {self.describe()}, not {value!r}")
         v = getattr(value.strip(), self.fold)() if self.fold else value.strip()
         v = dict(self.aliases).get(v, v)
+        if v in dict(self.refused):
+            raise ValueError(f"{v!r} is not supported: {dict(self.refused)[v]}")
         if v not in self.values:
             raise ValueError(f"must be {self.describe()}, not {value!r}")
         return v
@@ -242,6 +245,27 @@ class Frames(Kind):
 
     def show(self, value):
         return f"{value[0]}:{value[-1] + 1}"
+
+
+@dataclass(frozen=True)
+class Span(Kind):
+    """A contiguous range of frames ``"START:STOP"`` (0-based, STOP excluded), kept as ``(start, stop)``."""
+
+    metavar = "START:STOP"
+
+    def describe(self):
+        return "START:STOP (0-based, STOP excluded)"
+
+    def parse(self, value, text):
+        if isinstance(value, (list, tuple)) and len(value) == 2:
+            value = f"{value[0]}:{value[1]}"
+        a, colon, b = str(value).replace(" ", "").partition(":") if isinstance(value, str) else ("", "", "")
+        if not colon or not a.isdigit() or not b.isdigit() or int(b) <= int(a):
+            raise ValueError(f"must be {self.describe()} with STOP > START, not {value!r}")
+        return (int(a), int(b))
+
+    def show(self, value):
+        return f"{value[0]}:{value[1]}"
 
 
 @dataclass(frozen=True)
@@ -436,8 +460,12 @@ FO = "flow_options."  # the session.toml table of stage-1 (fr-compensate) option
 CONFIG = _opt("config", None, Text(path=True), "session.toml: take this tool's parameters from it (flags given "
               "here win).", panel=P_SES, result=False)
 OUTPUT = _opt("output", None, Text(path=True), "Output path.", flags=("-o", "--output"), panel=P_OUT, result=False)
+#: pyflowreg's GPU backends: a session naming one runs on frkit's CUDA engine (frkit.session.config)
+GPU_BACKENDS = ("torch", "flowreg_torch", "flowreg_cuda")
 DEVICE = _opt("device", "cpu", Device(),
-              "Where to compute: cpu, cuda or cuda:N (needs the gpu extra).", panel=P_RUN, result=False)
+              "Where to compute: cpu, cuda or cuda:N (needs the gpu extra). An array task given cuda on a node "
+              "with several visible GPUs takes one by SLURM_LOCALID or its task id.",
+              keys=("backend_params.device",), panel=P_RUN, result=False)
 WORKERS = _opt("workers", 0, Number(integer=True, ge=-1), "CPU worker threads (0 or -1 = all CPUs this job may "
                "use).", keys=("n_workers",), panel=P_RUN, result=False)
 QUIET = _opt("quiet", False, Flag(negatable=False), "No progress bar and no summary line.", flags=("-q", "--quiet"),
@@ -533,8 +561,14 @@ COMPENSATE = (
     _opt("array_task", False, Flag(negatable=False), "With --config: run the whole stage 1 (compensation, "
          "temporal average, status) for the recording picked by SLURM_ARRAY_TASK_ID, SGE_TASK_ID, PBS_ARRAY_INDEX "
          "or PBS_ARRAYID.", panel=P_SES, result=False),
-    _opt("index_base", 1, Number(integer=True, ge=0, le=1), "Array id of the first recording: 1 for --array=1-N, "
+    _opt("index_base", 1, Number(integer=True, ge=0, le=1), "Array id of the first task: 1 for --array=1-N, "
          "0 for --array=0-(N-1).", panel=P_SES, result=False),
+    _opt("frames", None, Span(), "Time chunk: compensate only these frames into OUTDIR/chunks/ (after "
+         "--reference-only; join with `python -m frkit.session join OUTDIR`). Same frames as a whole run.",
+         panel=P_SES, result=False),
+    _opt("reference_only", False, Flag(negatable=False), "Time chunks: write only the shared reference and every "
+         "batch's flow initialization (OUTDIR/chunks/), for --frames runs. With --array-task: the task id picks "
+         "the recording.", panel=P_SES, result=False),
     WORKERS, DEVICE, CHUNK_SIZE, QUIET,
 )
 
@@ -643,11 +677,21 @@ SESSION = (
     _opt("final_results", "final_results", Text(path=True), "Stage-3 folder (relative to root).",
          keys=("final_results",), flags=()),
     _opt("resume", True, Flag(), "Keep finished results (Make always does).", keys=("resume",), flags=()),
-    _opt("scheduler", "local", Choice(("local", "array", "dask")), "How stage 1 is run.", keys=("scheduler",),
+    _opt("scheduler", "local", Choice(("local", "array"), refused=(("dask", "frkit runs stage 1 with make -j or "
+                                                                      "cluster arrays (containers/slurm, sge, pbs); "
+                                                                      "use scheduler = \"array\" or \"local\""),)),
+         "How stage 1 is run: local (make -j) or array (cluster array tasks, containers/).", keys=("scheduler",),
          flags=()),
-    _opt("flow_backend", "flowreg", Choice(("flowreg",)), "The method (use --device cuda for the GPU).",
-         keys=("flow_backend",), flags=()),
-    _opt("backend_params", {}, Table(), "Backend settings (accepted, unused).", keys=("backend_params",), flags=()),
+    _opt("chunk_frames", 0, Number(integer=True, ge=0), "Split each recording into time chunks of this many "
+         "frames (best a multiple of buffer_size), each its own make rule and array task, joined into the same "
+         "stage-1 files; 0: whole recordings.", keys=("chunk_frames",), flags=()),
+    _opt("flow_backend", "flowreg", Choice(GPU_BACKENDS + ("flowreg",),
+                                           refused=(("diso", "frkit implements only the variational method"),)),
+         "The method's backend: flowreg (CPU), or one of pyflowreg's GPU backends (torch, flowreg_torch, "
+         "flowreg_cuda): frkit's CUDA engine, on backend_params.device (default cuda).", keys=("flow_backend",),
+         flags=()),
+    _opt("backend_params", {}, Table(), "Backend settings: device (cpu, cuda, cuda:N) and dtype (float32 only).",
+         keys=("backend_params",), flags=()),
 )
 
 

@@ -75,10 +75,21 @@ def compensate(input, output, params, progress=None) -> dict:
     if output.exists() and not output.is_dir():
         raise OutputError(f"{output}: exists and is not a directory")
     check_outputs([*files, params.reference_file], [output / name for name in layout.COMPENSATE_OUTPUTS])
+    if params.reference_only and params.frames:
+        raise OptionError("give --reference-only or --frames, not both")
+    if (params.reference_only or params.frames) and params.output_format != "hdf5":
+        raise OptionError(f"--output-format {params.output_format}: time chunks write the standard files only; "
+                          "give it to a whole run")
     stem = Path(layout.COMPENSATED).stem
     check_outputs(files, handoff_outputs(params.output_format, output, stem, (0, 0, 0, 2)))  # before reading
     with open_video(input, axes=params.axes, datasets=params.dataset, deinterleave=params.deinterleave,
                     plane=params.get("plane")) as reader, _engine(params) as engine:
+        if params.reference_only or params.frames:  # time chunks (frkit.chunks)
+            from .chunks import compensate_chunk, reference_step
+
+            if params.reference_only:
+                return reference_step(reader, output, params, engine, progress, describe_input(input))
+            return compensate_chunk(reader, output, params, engine, params.frames, progress, describe_input(input))
         check_outputs(files, handoff_outputs(params.output_format, output, stem, reader.shape))  # CaImAn: T, H, W
         check_handoff(params, files[0], reader.shape)
         return compensate_recording(reader, output, params, engine, progress=progress,

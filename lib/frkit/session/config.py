@@ -207,6 +207,30 @@ def _load_options_json(path: Path) -> dict:
     return {k: v for k, v in data.items() if k in _STAGE1_KEYS}
 
 
+def _backend_device(entries: dict, where: str) -> str | None:
+    """The device a session's ``flow_backend`` and ``[backend_params]`` ask for (None: not set).
+
+    pyflowreg's GPU backends (:data:`frkit.options.GPU_BACKENDS`) run on
+    frkit's CUDA engine, on ``backend_params.device`` (default ``cuda``).
+    A key frkit would not honour is refused, never ignored.
+    """
+    backend = entries.get("flow_backend", ("flowreg",))[0].strip().lower()
+    bp = entries.get("backend_params", ({}, ""))[0]
+    at = f"backend_params in {where}"
+    unknown = sorted(set(bp) - {"device", "dtype"})
+    if unknown:
+        raise OptionError(f"{at}: unknown key '{unknown[0]}' (frkit takes device and dtype)")
+    if "dtype" in bp and str(bp["dtype"]).lower().removeprefix("torch.") != "float32":
+        raise OptionError(f"{at}: dtype = {bp['dtype']!r}: frkit's engines compute in float32")
+    if "device" in bp:
+        device = options.DEVICE.parse(bp["device"], f"{at} (device)")
+        if backend not in options.GPU_BACKENDS and device != "cpu":
+            raise OptionError(f"{at}: device = {bp['device']!r} with flow_backend = '{backend}' (the CPU "
+                              "backend); use flow_backend = \"torch\" for the GPU")
+        return device
+    return "cuda" if backend in options.GPU_BACKENDS else None
+
+
 def load_config(path) -> SessionConfig:
     """Read and check ``session.toml`` (or ``.json``). Errors are one line."""
     path = Path(path)
@@ -252,6 +276,9 @@ def config_from_mapping(data: dict, source: Path | None = None) -> SessionConfig
     # every value is checked now, so a bad one is reported before any work
     for key, (value, at) in entries.items():
         KNOWN_KEYS[key].parse(value, at)
+    device = _backend_device(entries, where)
+    if device is not None:
+        entries["backend_params.device"] = (device, f"flow_backend/backend_params in {where}")
     if "root" not in entries:
         raise OptionError(f"{where}: the required key 'root' is missing")
     root = Path(entries["root"][0]).expanduser()

@@ -33,7 +33,8 @@ from ..errors import FrkitError, InputError
 from ..io import open_video
 from ..io.atomic import partial_path, write_json_atomic
 from .config import SessionConfig
-from .stages import session_files
+from .chunkrules import stage1_rules
+from .stages import session_files, stage1_tasks
 
 __all__ = ["plan", "check_recordings"]
 
@@ -172,12 +173,16 @@ def plan(cfg: SessionConfig) -> Path:
     rec = {p.stem: _q(out / p.stem / layout.RECORD) for p in recordings}
     wref = {p.stem: _q(out / p.stem / layout.W_TO_REFERENCE) for p in recordings}
     videos = {f.stem: _q(f.aligned_video) for f in session_files(cfg)[0]}
+    chunks = {}
+    for task in stage1_tasks(cfg, counts):
+        chunks.setdefault(task.recording, []).append(task.frames)
+    intermediate = []
     for p in recordings:
         s, d = p.stem, _q(out / p.stem)
         deps, arg = _input_args(p)
-        lines += [
-            f"{rec[s]}: {deps} {st}/stage1.json",
-            f"\tfr-compensate {arg} -o {d}{cfg_arg} -q",
+        rules, parts = stage1_rules(deps, arg, out / p.stem, rec[s], f"{st}/stage1.json", cfg_arg, chunks[p], _q)
+        intermediate += parts
+        lines += rules + [
             f"{avg[s]}: {rec[s]}",
             f"\tfr-average {d} -o $@{cfg_arg}",
             f"{wref[s]}: {avg[s]} {avg[c_stem]} {st}/stage2.json {st}/center",
@@ -196,6 +201,8 @@ def plan(cfg: SessionConfig) -> Path:
         f"stage3: {npz} " + " ".join(videos.values()),
         "",
     ]
+    if intermediate:  # removed by the join; not redone while compensate.json is up to date
+        lines += [".INTERMEDIATE: " + " ".join(intermediate), ""]
     mk = state / layout.SESSION_MAKEFILE
     _write_if_changed(mk, "\n".join(lines))
     return mk

@@ -12,10 +12,11 @@ from pathlib import Path
 from .. import layout, options, tools
 from ..errors import InputError, OptionError
 from . import status
-from .array import array_task_index
+from .array import Task, array_task_index, task_table
 from .config import SessionConfig
+from .devices import task_device
 
-__all__ = ["session_files", "compensate_array_task", "finish_stage1", "align_all", "mask_session",
+__all__ = ["session_files", "stage1_tasks", "compensate_array_task", "finish_stage1", "align_all", "mask_session",
            "reproject_all"]
 
 
@@ -37,12 +38,48 @@ def finish_stage1(folder: Path) -> None:
     status.mark_done(folder, "stage1")
 
 
-def compensate_array_task(cfg: SessionConfig, params, progress=None, env=None) -> tuple[Path, dict]:
-    """The whole stage 1 (compensation, average, status) of the recording of this array task."""
+def stage1_tasks(cfg: SessionConfig, counts: dict | None = None) -> list[Task]:
+    """The session's stage-1 array tasks (:func:`frkit.session.array.task_table`); ``counts``: frame counts
+    when known (else each recording is opened)."""
+    from ..io import open_video
+
     recordings = cfg.recordings()
-    recording = recordings[array_task_index(len(recordings), params.index_base, env)]
-    folder = cfg.recording_dir(recording)
-    summary = tools.compensate(recording, folder, params, progress)
+    chunk_frames = cfg.settings.chunk_frames
+    if counts is None and chunk_frames > 0:
+        counts = {}
+        for p in recordings:
+            with open_video(p) as r:
+                counts[p] = r.shape[0]
+    return task_table(recordings, counts or {}, chunk_frames, cfg.values(options.COMPENSATE).bin_size)
+
+
+def compensate_array_task(cfg: SessionConfig, params, progress=None, env=None) -> tuple[Path, dict]:
+    """The stage-1 work of this array task.
+
+    A session without ``chunk_frames``: the whole stage 1 (compensation,
+    average, status) of one recording. With it: the time chunk of the
+    task's (recording, chunk) pair, or with ``--reference-only`` the shared
+    reference of the task's recording (one task per recording); the join,
+    average and status then come from ``make`` (stages 2-3 job).
+    """
+    if params.frames:
+        raise OptionError("--array-task takes its frames from the task id (chunk_frames in session.toml), "
+                          "not from --frames")
+    recordings = cfg.recordings()
+    if params.reference_only:
+        index = array_task_index(len(recordings), params.index_base, env)
+        recording = recordings[index]
+        folder = cfg.recording_dir(recording)
+        params = params.replace(device=task_device(params.device, index, env))
+        return folder, tools.compensate(recording, folder, params, progress)
+    tasks = stage1_tasks(cfg)
+    index = array_task_index(len(tasks), params.index_base, env, "stage-1 task(s)")
+    task = tasks[index]
+    params = params.replace(device=task_device(params.device, index, env))
+    folder = cfg.recording_dir(task.recording)
+    if task.frames is not None:
+        return folder, tools.compensate(task.recording, folder, params.replace(frames=task.frames), progress)
+    summary = tools.compensate(task.recording, folder, params, progress)
     finish_stage1(folder)
     return folder, summary
 
