@@ -281,3 +281,32 @@ def test_report_warns_on_a_wrong_alignment_and_shows_the_reported_key(session, t
     assert rec1["warning"] and rec1["alignment_reported"] == pytest.approx(0.123)
     assert any(w.startswith("rec_1:") for w in report["warnings"])
     assert "fr-align: 0.123" in (copy / "final_results" / layout.REPORT_HTML).read_text()
+
+
+def test_report_renders_in_a_headless_browser(session, tmp_path):
+    """report.html opened from disk in Debian's chromium: the page renders with its images, and each decodes."""
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    root, _ = session
+    report = root / "final_results" / layout.REPORT_HTML
+    for uri in re.findall(r'src="data:image/png;base64,([^"]*)"', report.read_text()):
+        img = Image.open(io.BytesIO(base64.b64decode(uri, validate=True)))
+        img.load()
+        assert img.format == "PNG" and min(img.size) > 100 and np.asarray(img.convert("L")).std() > 5
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    shot = tmp_path / "shot.png"
+    p = tool(browser, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+             f"--screenshot={shot}", "--window-size=1300,2000", report.resolve().as_uri())
+    assert shot.is_file(), p.stderr[-2000:]
+    px = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    assert px.shape[:2] == (2000, 1300)
+    assert (px.sum(axis=-1) < 600).mean() > 0.1  # not a blank page: text, tables and figures
+    r, g, b = px[..., 0], px[..., 1], px[..., 2]
+    # the overlays (center magenta, recording green) were drawn: the embedded images rendered
+    assert ((g > r + 60) & (g > b + 60)).sum() > 500 and ((r > g + 60) & (b > g + 60)).sum() > 500
