@@ -22,6 +22,7 @@ O(batch). The definitions (also in the README, "Quality control"):
 from __future__ import annotations
 
 import numpy as np
+from scipy import fft as sfft
 from scipy import ndimage as ndi
 
 __all__ = ["gray", "frame_correlation", "crispness", "crispness_region", "Template", "patch_grid",
@@ -39,19 +40,30 @@ def frame_correlation(frames: np.ndarray, template: np.ndarray, valid: np.ndarra
 
     ``valid`` ``(n, H, W)`` bool (None: all pixels). A frame with fewer than
     two valid pixels, or constant over them, gets NaN (no correlation exists).
+    Computed from per-frame sums (matrix-vector products: one pass over the
+    batch); the template is centred first, so the sums do not cancel.
     """
     f = np.asarray(frames, dtype=np.float64)
-    m = np.ones(f.shape, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
-    t = np.broadcast_to(np.asarray(template, dtype=np.float64), f.shape)
-    n = m.sum(axis=(1, 2)).astype(np.float64)
+    n_frames = f.shape[0]
+    t = np.asarray(template, dtype=np.float64).ravel()
+    t = t - t.mean()
+    f = f.reshape(n_frames, -1)
+    if valid is None:
+        m = np.ones(f.shape, dtype=np.float64)
+        fm = f
+    else:
+        m = np.asarray(valid, dtype=bool).reshape(n_frames, -1)
+        fm = np.where(m, f, 0.0)
+        m = m.astype(np.float64)
+    n = m.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mf = np.where(m, f, 0).sum(axis=(1, 2)) / n
-        mt = np.where(m, t, 0).sum(axis=(1, 2)) / n
-        df = np.where(m, f - mf[:, None, None], 0)
-        dt = np.where(m, t - mt[:, None, None], 0)
-        r = (df * dt).sum(axis=(1, 2)) / np.sqrt((df * df).sum(axis=(1, 2)) * (dt * dt).sum(axis=(1, 2)))
-    r[(n < 2) | ~np.isfinite(r)] = np.nan
-    return r
+        sf, st = fm.sum(axis=1), m @ t
+        sff, stt, sft = np.einsum("ij,ij->i", fm, fm), m @ (t * t), fm @ t
+        cov = sft - sf * st / n
+        var_f, var_t = sff - sf * sf / n, stt - st * st / n
+        r = cov / np.sqrt(var_f * var_t)
+    r[(n < 2) | ~np.isfinite(r) | (var_f <= 1e-12 * np.maximum(sff, 1e-300))] = np.nan
+    return np.clip(r, -1.0, 1.0)
 
 
 def crispness_region(valid_all: np.ndarray) -> np.ndarray:
@@ -89,18 +101,15 @@ class Template:
     still reported in full-resolution pixels).
     """
 
-    def __init__(self, template: np.ndarray, patches: tuple[int, int] = (1, 1), bin: int = 1, smooth: float = 0.0):
+    def __init__(self, template: np.ndarray, patches: tuple[int, int] = (1, 1), bin: int = 1):
         self.bin = int(bin)
         t = self._bin(np.asarray(template, dtype=np.float64)[None])[0]
         self.grid = patches
         self.ph, self.pw = t.shape[0] // patches[0], t.shape[1] // patches[1]
         self.window = np.outer(np.hanning(self.ph), np.hanning(self.pw)) if min(self.ph, self.pw) > 2 else 1.0
-        self.ref_fft = np.conj(np.fft.rfft2(_prepare(self._patches(t[None]), self.window)))
-        if smooth > 0:  # a Gaussian of sigma ``smooth`` (working pixels) on both images: noise off the peak
-            fy = np.fft.fftfreq(self.ph)[:, None]
-            fx = np.fft.rfftfreq(self.pw)[None, :]
-            self.ref_fft = self.ref_fft * np.exp(-4 * np.pi ** 2 * smooth ** 2 * (fy ** 2 + fx ** 2))
-        self.peak_z = None
+        # float32 transforms: shifts need a fraction of a pixel, not float64's 16 digits
+        self.window = np.float32(self.window) if np.isscalar(self.window) else self.window.astype(np.float32)
+        self.ref_fft = np.conj(sfft.rfft2(_prepare(self._patches(t[None]).astype(np.float32), self.window)))
 
     def _bin(self, images):
         b = self.bin
@@ -122,18 +131,13 @@ class Template:
 
         A frame showing the template moved by ``+dy`` rows and ``+dx`` columns
         gives ``(dx, dy)`` (the constant flow that warps it back), as
-        :func:`frkit.rigid.rigid_shift`. Afterwards ``peak_z`` ``(n, patches)``
-        holds each peak's height over the correlation surface in standard
-        deviations (a shift with a low peak is not to be trusted).
+        :func:`frkit.rigid.rigid_shift`.
         """
-        x = _prepare(self._patches(self._bin(np.asarray(frames, dtype=np.float64))), self.window)
-        cc = np.fft.irfft2(np.fft.rfft2(x) * self.ref_fft, s=(self.ph, self.pw))
+        x = _prepare(self._patches(self._bin(np.asarray(frames, dtype=np.float32))), self.window)
+        cc = sfft.irfft2(sfft.rfft2(x) * self.ref_fft, s=(self.ph, self.pw))
         n, p = cc.shape[:2]
         flat = cc.reshape(n, p, -1).argmax(axis=-1)
         iy, ix = np.unravel_index(flat, (self.ph, self.pw))
-        flat_cc = cc.reshape(n, p, -1)
-        with np.errstate(invalid="ignore", divide="ignore"):  # how far the peak stands above the surface
-            self.peak_z = (flat_cc.max(axis=-1) - flat_cc.mean(axis=-1)) / flat_cc.std(axis=-1)
         ii, jj = np.meshgrid(np.arange(n), np.arange(p), indexing="ij")
         c0 = cc[ii, jj, iy, ix]
         oy = _parabola(cc[ii, jj, (iy - 1) % self.ph, ix], c0, cc[ii, jj, (iy + 1) % self.ph, ix])

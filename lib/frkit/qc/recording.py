@@ -192,7 +192,7 @@ def _group(values: np.ndarray, n_groups: int, size: int, how) -> np.ndarray:
     return np.array([how(values[i * size:(i + 1) * size]) for i in range(n_groups)])
 
 
-def measure(inputs: Stage1Inputs, batch: int = 64, progress=None) -> tuple[dict, dict, dict]:
+def measure(inputs: Stage1Inputs, batch: int = 32, progress=None) -> tuple[dict, dict, dict]:
     """Measure one stage-1 folder; returns ``(summary, per-frame columns, images)``.
 
     ``images``: ``mean_raw``, ``mean_corrected`` (H, W), ``valid_all`` (H, W) bool.
