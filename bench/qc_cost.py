@@ -39,23 +39,25 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--keep", type=Path, help="write the stage-1 folder here and keep it")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         src = a.input
         if src is None:
-            src = tmp / "rec.h5"
+            src = (a.keep.parent / f"{a.keep.name}.h5") if a.keep else tmp / "rec.h5"
             write_recording(src, a.frames, a.size)
-        out = tmp / "out"
+        out = a.keep or tmp / "out"
         t0 = time.perf_counter()
         tools.compensate(src, out, options.resolve(options.COMPENSATE, quality="balanced", save_w=True,
                                                    workers=a.workers))
         t_comp = time.perf_counter() - t0
         tools.average(out, out / "temporal_average.npy", options.resolve(options.AVERAGE))  # as a session has it
-        tracemalloc.start()
         t0 = time.perf_counter()
         s = tools.qc(out, None, options.resolve(options.QC))
         t_qc = time.perf_counter() - t0
+        tracemalloc.start()  # a second run for the memory (tracing slows numpy's allocations)
+        tools.qc(out, None, options.resolve(options.QC))
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         h, w, c = s["shape"]

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage as ndi
 
-__all__ = ["gray", "frame_correlation", "crispness", "crispness_region", "Template", "patch_grid",
+__all__ = ["gray", "frame_correlation", "frame_correlations", "crispness", "crispness_region", "Template", "patch_grid",
            "band_seam", "band_spread", "saturated_fraction", "running_median", "robust_z"]
 
 
@@ -40,30 +40,39 @@ def frame_correlation(frames: np.ndarray, template: np.ndarray, valid: np.ndarra
 
     ``valid`` ``(n, H, W)`` bool (None: all pixels). A frame with fewer than
     two valid pixels, or constant over them, gets NaN (no correlation exists).
-    Computed from per-frame sums (matrix-vector products: one pass over the
+    """
+    return frame_correlations([frames], template, valid)[0]
+
+
+def frame_correlations(frame_sets, template: np.ndarray, valid: np.ndarray | None = None) -> list[np.ndarray]:
+    """:func:`frame_correlation` of several ``(n, H, W)`` sets over the same valid pixels (shared sums).
+
+    Computed from per-frame sums (matrix-vector products: one pass over each
     batch); the template is centred first, so the sums do not cancel.
     """
-    f = np.asarray(frames, dtype=np.float64)
-    n_frames = f.shape[0]
     t = np.asarray(template, dtype=np.float64).ravel()
     t = t - t.mean()
-    f = f.reshape(n_frames, -1)
+    n_frames = np.shape(frame_sets[0])[0]
     if valid is None:
-        m = np.ones(f.shape, dtype=np.float64)
-        fm = f
+        m = None
+        n = np.full(n_frames, float(t.size))
+        st, stt = np.full(n_frames, t.sum()), np.full(n_frames, (t * t).sum())
     else:
         m = np.asarray(valid, dtype=bool).reshape(n_frames, -1)
-        fm = np.where(m, f, 0.0)
-        m = m.astype(np.float64)
-    n = m.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sf, st = fm.sum(axis=1), m @ t
-        sff, stt, sft = np.einsum("ij,ij->i", fm, fm), m @ (t * t), fm @ t
-        cov = sft - sf * st / n
-        var_f, var_t = sff - sf * sf / n, stt - st * st / n
-        r = cov / np.sqrt(var_f * var_t)
-    r[(n < 2) | ~np.isfinite(r) | (var_f <= 1e-12 * np.maximum(sff, 1e-300))] = np.nan
-    return np.clip(r, -1.0, 1.0)
+        mf = m.astype(np.float64)
+        n, st, stt = mf.sum(axis=1), mf @ t, mf @ (t * t)
+    out = []
+    for frames in frame_sets:
+        f = np.asarray(frames, dtype=np.float64).reshape(n_frames, -1)
+        fm = f if m is None else np.where(m, f, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sf, sff, sft = fm.sum(axis=1), np.einsum("ij,ij->i", fm, fm), fm @ t
+            cov = sft - sf * st / n
+            var_f, var_t = sff - sf * sf / n, stt - st * st / n
+            r = cov / np.sqrt(var_f * var_t)
+        r[(n < 2) | ~np.isfinite(r) | (var_f <= 1e-12 * np.maximum(sff, 1e-300))] = np.nan
+        out.append(np.clip(r, -1.0, 1.0))
+    return out
 
 
 def crispness_region(valid_all: np.ndarray) -> np.ndarray:

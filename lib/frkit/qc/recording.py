@@ -248,8 +248,11 @@ def _measure(inputs, corrected, raw, mask, disp, batch, progress):
         z = min(t, a + batch)
         rb = raw.read(a * b, min(tr, z * b))
         rg_all = M.gray(rb)
-        per_raw["std"][a * b: a * b + len(rb)] = rg_all.std(axis=(1, 2))
-        per_raw["mean"][a * b: a * b + len(rb)] = rg_all.mean(axis=(1, 2))
+        flat = rg_all.reshape(len(rg_all), -1)
+        mean = flat.mean(axis=1)
+        per_raw["mean"][a * b: a * b + len(rb)] = mean
+        per_raw["std"][a * b: a * b + len(rb)] = np.sqrt(np.maximum(
+            np.einsum("ij,ij->i", flat, flat) / flat.shape[1] - mean * mean, 0.0))
         per_raw["sat"][a * b: a * b + len(rb)] = M.saturated_fraction(rb)
         band_shifts = bands.shifts(rg_all)
         per_raw["tear"][a * b: a * b + len(rb)] = M.band_seam(band_shifts)
@@ -262,8 +265,7 @@ def _measure(inputs, corrected, raw, mask, disp, batch, progress):
             rg = rg_all
         cg = M.gray(corrected.read(a, z))
         valid = mask.read(a, z)[..., 0] > 0 if mask is not None else np.ones(cg.shape, dtype=bool)
-        cols["corr_raw"][a:z] = M.frame_correlation(rg, template, valid)
-        cols["corr_cor"][a:z] = M.frame_correlation(cg, template, valid)
+        cols["corr_raw"][a:z], cols["corr_cor"][a:z] = M.frame_correlations([rg, cg], template, valid)
         shift = rigid.shifts(rg)[:, 0]
         if b == 1:
             per_raw["spread"][a:z] = M.band_spread(band_shifts, shift)
