@@ -143,7 +143,8 @@ class Template:
         :func:`frkit.rigid.rigid_shift`.
         """
         x = _prepare(self._patches(self._bin(np.asarray(frames, dtype=np.float32))), self.window)
-        cc = sfft.irfft2(sfft.rfft2(x) * self.ref_fft, s=(self.ph, self.pw))
+        # workers: the batch's transforms on every core (as fr-compensate uses them)
+        cc = sfft.irfft2(sfft.rfft2(x, workers=-1) * self.ref_fft, s=(self.ph, self.pw), workers=-1)
         n, p = cc.shape[:2]
         flat = cc.reshape(n, p, -1).argmax(axis=-1)
         iy, ix = np.unravel_index(flat, (self.ph, self.pw))
