@@ -15,12 +15,12 @@ BUILDAH := buildah --storage-driver $(or $(STORAGE_DRIVER),vfs)
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 comma  := ,
 
-.PHONY: help install demo test bench clean session stage1 stage2 stage3 image sif container-test slurm-test
+.PHONY: help install demo test bench clean session stage1 stage2 stage3 qc image sif container-test slurm-test
 
 help:
 	@echo "make demo     install, then run the session pipeline on a built-in synthetic example"
 	@echo "make session CONFIG=session.toml   run stages 1-3 of a session (-j N: recordings in parallel)"
-	@echo "make stage1|stage2|stage3 CONFIG=session.toml   one stage (and what it needs)"
+	@echo "make stage1|stage2|stage3|qc CONFIG=session.toml   one stage (and what it needs); qc: fr-qc's report"
 	@echo "make test     install, then run the test suite"
 	@echo "make bench    side-by-side benchmark against pyflowreg (installs it in bench/.peer-venv)"
 	@echo "make image    build the Docker/OCI image with buildah ($(IMAGE)); make sif: Apptainer image"
@@ -43,7 +43,7 @@ demo: $(STAMP)
 
 # The session's rules are generated from CONFIG (and checked) on every run;
 # make then redoes only what is missing or out of date.
-session stage1 stage2 stage3: $(STAMP)
+session stage1 stage2 stage3 qc: $(STAMP)
 	@mk=$$($(BIN)/python -m frkit.session plan $(CONFIG)) && \
 	  PATH="$(abspath $(BIN)):$$PATH" $(MAKE) --no-print-directory -f "$$mk" $(if $(filter session,$@),all,$@)
 

@@ -7,12 +7,12 @@ import pytest
 
 from frkit import options
 from frkit.errors import OptionError
-from frkit.options import ALIGN, AVERAGE, COMPENSATE, MASK, REPROJECT, SESSION, resolve
+from frkit.options import ALIGN, AVERAGE, COMPENSATE, MASK, QC, REPROJECT, SESSION, resolve
 from frkit.session.config import KNOWN_KEYS, config_from_mapping
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TOOLS = {"fr-compensate": COMPENSATE, "fr-average": AVERAGE, "fr-align": ALIGN, "fr-mask": MASK,
-         "fr-reproject": REPROJECT}
+         "fr-reproject": REPROJECT, "fr-qc": QC}
 
 
 def test_names_flags_and_keys_are_unique_within_a_tool():
@@ -22,7 +22,7 @@ def test_names_flags_and_keys_are_unique_within_a_tool():
         assert len(names) == len(set(names)), tool
         assert len(flags) == len(set(flags)), tool
     owners = {}
-    for group in (COMPENSATE, ALIGN, REPROJECT, SESSION, options.STAGE1_TABLE):
+    for group in (COMPENSATE, ALIGN, REPROJECT, QC, SESSION, options.STAGE1_TABLE):
         for p in group:
             for key in p.keys:
                 assert owners.setdefault(key, p.name) == p.name, key

@@ -217,3 +217,96 @@ def test_pyflowreg_runs_its_stage3_on_frkit_outputs(session, tmp_path):
     final = run_stage3(cfg)
     mine = np.load(root / "final_results" / "final_valid_idx.npz")["final_valid"]
     assert final.shape == mine.shape and (final == mine).mean() > 0.98
+
+
+# -- fr-qc in the session pipeline --------------------------------------------------------------------------------
+
+def test_session_builds_every_qc_output(session):
+    import html as htmllib
+    import re
+
+    root, _ = session
+    out, final = root / "compensated_outputs", root / "final_results"
+    for i in (1, 2, 3):
+        for name in layout.QC_OUTPUTS:
+            assert (out / f"rec_{i}" / name).is_file(), name
+    report = json.loads((final / layout.SESSION_QC_JSON).read_text())
+    assert report["center"] == "rec_2" and report["warnings"] == []
+    for r in report["recordings"]:
+        assert r["corr_corrected"] > r["corr_raw"] and r["alignment_after"] > 0.8
+        if r["stem"] != "rec_2":  # alignment to the center raises the match
+            assert r["alignment_after"] > r["alignment_before"] + 0.1
+    html = (final / layout.REPORT_HTML).read_text()
+    sources = re.findall(r'src="([^"]*)"', html)
+    assert len(sources) == 4 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "http" not in html.replace("http-equiv", "") and "<link" not in html and "<script" not in html
+    assert "rec_1" in html and htmllib.escape(report["headline"]) in html
+
+
+def test_qc_is_redone_exactly_when_its_inputs_change(session):
+    root, cfg = session
+    out, final = root / "compensated_outputs", root / "final_results"
+    text = cfg.read_text()
+    try:
+        # the report's own setting: only the session report is redone, with the warning it now calls for
+        cfg.write_text(text + "qc_alignment_min_correlation = 0.999\n")
+        p = make(plan(cfg), "all")
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.count("fr-qc") == 1 and "fr-qc --config" in p.stdout and "fr-align" not in p.stdout
+        report = json.loads((final / layout.SESSION_QC_JSON).read_text())
+        assert sum("check" in w for w in report["warnings"]) == 2  # the two non-center recordings
+        # a recording's stage-1 result changes: its qc.json and the report, nothing else of QC
+        os.utime(out / "rec_3" / layout.TEMPORAL_AVERAGE)
+        p = make(plan(cfg), "qc")
+        assert p.returncode == 0, p.stderr
+        assert f"fr-qc {out / 'rec_3'}" in p.stdout and "rec_1 -q" not in p.stdout and "fr-qc --config" in p.stdout
+    finally:
+        cfg.write_text(text)
+    assert make(plan(cfg), "all").returncode == 0
+
+
+def test_report_warns_on_a_wrong_alignment_and_shows_the_reported_key(session, tmp_path):
+    root, _ = session
+    copy = tmp_path / "s"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns(".frkit"))
+    w = copy / "compensated_outputs" / "rec_1" / layout.W_TO_REFERENCE
+    with np.load(w) as z:
+        u, v = z["u"], z["v"]
+    np.savez(w, u=u + 9.0, v=v - 7.0, alignment_correlation=np.float64(0.123))  # a field gone wrong
+    p = tool(BIN / "fr-qc", "--config", copy / "session.toml")
+    assert p.returncode == 0, p.stderr
+    assert "1 alignment warning" in p.stderr
+    report = json.loads((copy / "final_results" / layout.SESSION_QC_JSON).read_text())
+    rec1 = next(r for r in report["recordings"] if r["stem"] == "rec_1")
+    assert rec1["warning"] and rec1["alignment_reported"] == pytest.approx(0.123)
+    assert any(w.startswith("rec_1:") for w in report["warnings"])
+    assert "fr-align: 0.123" in (copy / "final_results" / layout.REPORT_HTML).read_text()
+
+
+def test_report_renders_in_a_headless_browser(session, tmp_path):
+    """report.html opened from disk in Debian's chromium: the page renders with its images, and each decodes."""
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    root, _ = session
+    report = root / "final_results" / layout.REPORT_HTML
+    for uri in re.findall(r'src="data:image/png;base64,([^"]*)"', report.read_text()):
+        img = Image.open(io.BytesIO(base64.b64decode(uri, validate=True)))
+        img.load()
+        assert img.format == "PNG" and min(img.size) > 100 and np.asarray(img.convert("L")).std() > 5
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    shot = tmp_path / "shot.png"
+    p = tool(browser, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+             f"--screenshot={shot}", "--window-size=1300,2000", report.resolve().as_uri())
+    assert shot.is_file(), p.stderr[-2000:]
+    px = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    assert px.shape[:2] == (2000, 1300)
+    assert (px.sum(axis=-1) < 600).mean() > 0.1  # not a blank page: text, tables and figures
+    r, g, b = px[..., 0], px[..., 1], px[..., 2]
+    # the overlays (center magenta, recording green) were drawn: the embedded images rendered
+    assert ((g > r + 60) & (g > b + 60)).sum() > 500 and ((r > g + 60) & (b > g + 60)).sum() > 500

@@ -85,8 +85,10 @@ def describe_input(path) -> dict:
     stats = [f.stat() for f in files]
     where = Path(path).resolve() if isinstance(path, (str, Path)) and Path(path).is_dir() else \
         [str(f.resolve()) for f in files][0] + f" (+{len(files) - 1} files)"
+    # source: the recording as open_video takes it again (fr-qc reopens it from the record)
+    source = str(Path(path).resolve()) if isinstance(path, (str, Path)) else [str(Path(p).resolve()) for p in path]
     return {"path": str(where), "size": sum(s.st_size for s in stats), "mtime": max(s.st_mtime for s in stats),
-            "files": len(files)}
+            "files": len(files), "source": source}
 
 
 class _Timer:

@@ -78,6 +78,12 @@ def summary(config: Path) -> str:
     lines.append(f"  valid in all recordings: {int(fv.sum())} of {fv.size} pixels ({100 * fv.mean():.1f} %)")
     lines.append(f"  masks: {cfg.final_dir / layout.FINAL_PNG} and {cfg.final_dir}/*_valid_idx*.png")
     lines.append(f"  aligned videos: {cfg.final_dir}/aligned_*.hdf5; everything: {cfg.output_dir}")
+    qc = cfg.final_dir / layout.SESSION_QC_JSON
+    if qc.is_file():  # fr-qc's session report (make session builds it)
+        report = json.loads(qc.read_text())
+        lines.append(f"  quality: {report['headline']}")
+        lines += [f"  WARNING {w}" for w in report["warnings"]]
+        lines.append(f"  report: {report['report']} (open it in a browser)")
     return "\n".join(lines)
 
 

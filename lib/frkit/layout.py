@@ -28,6 +28,12 @@ TEMPORAL_AVERAGE = "temporal_average.npy"
 W_TO_REFERENCE = "w_to_reference.npz"
 STATUS = "status.json"
 
+#: fr-qc's per-recording outputs (qc.json last: it marks the set complete)
+QC_FRAMES = "qc_frames.csv"
+QC_PNG = "qc.png"
+QC_JSON = "qc.json"
+QC_OUTPUTS = (QC_FRAMES, QC_PNG, QC_JSON)
+
 #: every file fr-compensate writes (the record last: it marks the set complete)
 COMPENSATE_OUTPUTS = (COMPENSATED, VALID_IDX, FLOW, STATISTICS, REFERENCE, RECORD)
 
@@ -52,6 +58,13 @@ SESSION_MAKEFILE = "session.mk"
 FINAL_NPZ = "final_valid_idx.npz"
 FINAL_MAT = "final_valid_idx.mat"
 FINAL_PNG = "final_valid_idx.png"
+#: fr-qc --config's session report (session_qc.json last)
+REPORT_HTML = "report.html"
+SESSION_QC_PNG = "session_qc.png"
+SESSION_QC_JSON = "session_qc.json"
+SESSION_QC_OUTPUTS = (REPORT_HTML, SESSION_QC_PNG, SESSION_QC_JSON)
+#: optional key of w_to_reference.npz: how well the aligned average matches the center (if a writer adds it)
+ALIGNMENT_CORRELATION = "alignment_correlation"
 ALIGN_EXT = {"TIFF": "tif", "HDF5": "hdf5", "MAT": "mat"}
 #: -o suffixes fr-reproject understands -> format
 SUFFIX_FORMAT = {"tif": "TIFF", "tiff": "TIFF", "hdf5": "HDF5", "h5": "HDF5", "hdf": "HDF5", "mat": "MAT"}

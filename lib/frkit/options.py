@@ -32,7 +32,7 @@ from typing import Any
 from .errors import OptionError
 
 __all__ = ["Param", "Values", "resolve", "markdown_table", "COMPENSATE", "ALIGN", "AVERAGE", "MASK", "REPROJECT",
-           "APPLY_FLOW", "SESSION", "STAGE1_TABLE", "QUALITY_MIN_LEVEL"]
+           "APPLY_FLOW", "QC", "SESSION", "STAGE1_TABLE", "QUALITY_MIN_LEVEL"]
 
 
 # -- kinds: how a value is read, checked and shown ---------------------------------------------------------------
@@ -653,6 +653,21 @@ APPLY_FLOW = (
     WORKERS, DEVICE, CHUNK_SIZE, QUIET,
 )
 
+# fr-qc
+QC = (
+    _opt("stage1", None, Text(path=True), "A stage-1 folder (compensated video, idx.hdf, and w.h5 or "
+         "statistics.npz). Omit it with --config: the session report.", argument=True, result=False),
+    _opt("input", None, Text(path=True), "The raw recording the folder corrected (default: from its "
+         "compensate.json; required for a pyflowreg or MATLAB folder).", panel=P_IN, result=False),
+    OUTPUT.derive(help="Output folder for qc.json, qc_frames.csv, qc.png (default: the stage-1 folder)."),
+    _opt("alignment_min_correlation", 0.6, Number(ge=-1, le=1), "Session report: warn when a recording's "
+         "aligned average correlates with the center's less than this (in their overlap).",
+         keys=("qc_alignment_min_correlation",)),
+    CONFIG.derive(help="session.toml: QC of every recording, then final_results/report.html, session_qc.png and "
+                  "session_qc.json."),
+    QUIET,
+)
+
 # stage-1 keys a peer's config may carry: accepted only with the value stage 3 needs, or ignored
 STAGE1_TABLE = (
     _opt("output_format", "HDF5", Fixed("HDF5"), "", keys=(FO + "output_format",), flags=()),
@@ -710,7 +725,8 @@ def markdown_table(params) -> str:
 def _update_readme(path) -> None:
     """Rewrite every ``<!-- options: TOOL -->`` block of ``path`` from the declarations."""
     tools = {"fr-compensate": COMPENSATE, "fr-average": AVERAGE, "fr-align": ALIGN, "fr-mask": MASK,
-             "fr-reproject": REPROJECT, "fr-apply-flow": APPLY_FLOW}
+             "fr-reproject": REPROJECT, "fr-apply-flow": APPLY_FLOW,
+             "fr-qc": QC}
     text = Path(path).read_text()
     for tool, params in tools.items():
         start = text.index(f"<!-- options: {tool} -->")

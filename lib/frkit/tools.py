@@ -19,7 +19,7 @@ from . import layout
 from .errors import InputError, OptionError, OutputError
 from .io.atomic import partial_path
 
-__all__ = ["compensate", "average", "align", "mask", "reproject", "apply_flow", "check_outputs", "resolve_video"]
+__all__ = ["compensate", "average", "align", "mask", "reproject", "apply_flow", "qc", "check_outputs", "resolve_video"]
 
 
 def check_outputs(inputs, outputs) -> None:
@@ -256,3 +256,24 @@ def _handoff(video, params, source, translation=None) -> list[str]:
     with open_video(video) as corrected:
         return export_video(corrected, params.output_format, video.parent, video.stem, rate=params.frame_rate,
                             source=source, translation=translation, metadata=params.nwb_template)
+
+
+
+def qc(stage1, output, params, progress=None) -> dict:
+    """fr-qc: measure how well a stage-1 folder is corrected; ``qc.json``, ``qc_frames.csv``, ``qc.png``.
+
+    ``output`` is a folder (default: the stage-1 folder). The raw recording
+    is ``params.input``, else the one its ``compensate.json`` names.
+    """
+    from .qc.outputs import clear_outputs, write_recording_outputs
+    from .qc.recording import find_inputs, measure
+
+    inputs = find_inputs(stage1, params.input)
+    output = inputs.folder if output is None else Path(output)
+    if output.exists() and not output.is_dir():
+        raise OutputError(f"{output}: exists and is not a directory")
+    check_outputs(list(inputs.files().values()), [output / n for n in layout.QC_OUTPUTS])
+    clear_outputs(output)
+    summary, frames, images = measure(inputs, progress=progress)
+    write_recording_outputs(output, summary, frames, images, f"{inputs.folder.name}: {summary['frames']} frames")
+    return {**summary, "output": str(output)}

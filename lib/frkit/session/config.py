@@ -34,7 +34,7 @@ __all__ = ["SessionConfig", "load_config", "config_from_mapping", "center_index"
 
 #: every session.toml key (dotted inside a table) -> its declaration
 KNOWN_KEYS = {key: p for group in (options.SESSION, options.COMPENSATE, options.ALIGN, options.REPROJECT,
-                                   options.STAGE1_TABLE) for p in group for key in p.keys}
+                                   options.QC, options.STAGE1_TABLE) for p in group for key in p.keys}
 #: the stage-1 table and pyflowreg's other name for it
 STAGE1_TABLES = ("flow_options", "of_options_override")
 _TOP_KEYS = {k for k in KNOWN_KEYS if "." not in k} | set(STAGE1_TABLES)

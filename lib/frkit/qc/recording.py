@@ -1,0 +1,410 @@
+"""QC of one stage-1 folder: find its inputs, measure in one streaming pass, judge.
+
+:func:`find_inputs` locates the corrected video, the valid masks, the flow
+or statistics and the raw recording (from ``compensate.json``, or given);
+:func:`measure` reads the raw and corrected videos side by side, a batch at
+a time (memory O(batch)), and returns the per-frame table, the two mean
+images and the summary with its bad frames and verdicts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .. import layout
+from .._version import __version__
+from ..errors import FrkitError, InputError
+from ..io import open_video
+from . import measures as M
+
+__all__ = ["Stage1Inputs", "find_inputs", "measure", "RULES", "FRAME_COLUMNS"]
+
+#: the bad-frame rules and verdict thresholds (one home; the README quotes them)
+RULES = {
+    "blank_fraction": 0.05,        # std or mean of the raw frame <= 5 % of the recording's median
+    "saturated_min": 0.01,         # >= 1 % of the samples at the clipping level ...
+    "saturated_over_median": 5.0,  # ... and >= 5x the recording's median fraction
+    "torn_z": 8.0,                 # one clear seam between horizontal bands: robust z >= 8 ...
+    "torn_min_px": 3.0,            # ... and >= 3 px
+    "jump_half_window": 5,         # running median over +-5 frames of the raw rigid shift
+    "jump_z": 8.0,                 # distance from it robust z >= 8 ...
+    "jump_min_px": 3.0,            # ... and >= 3 px ...
+    "jump_agree": 0.25,            # ... and every band's shift within max(1.5 px, 25 % of the jump) of it
+    "residual_good_px": 0.5,       # residual motion verdicts: good <= 0.5 px, fair <= 1 px, else poor
+    "residual_fair_px": 1.0,
+    "few_bad_fraction": 0.01,      # bad frames: none, few (<= 1 %), many
+    "large_displacement_fraction": 0.1,  # displacement "large" when p95 of max > 10 % of the frame's side
+}
+
+#: qc_frames.csv columns, in order
+FRAME_COLUMNS = ("frame", "mean_displacement", "max_displacement", "mean_u", "mean_v", "correlation_raw",
+                 "correlation_corrected", "bad", "raw_shift_x", "raw_shift_y", "residual_px", "reasons")
+
+
+def _stat(path: Path) -> dict:
+    st = path.stat()
+    return {"path": str(path.resolve()), "size": st.st_size, "mtime": st.st_mtime}
+
+
+@dataclass
+class Stage1Inputs:
+    """What fr-qc reads from one stage-1 folder."""
+
+    folder: Path
+    compensated: Path
+    raw: object  # the raw recording as open_video takes it: a file, directory, glob or list of files
+    idx: Path | None = None
+    flow: Path | None = None
+    statistics: Path | None = None
+    average: Path | None = None
+    record: Path | None = None
+    read_options: dict = field(default_factory=dict)  # axes, datasets, deinterleave of the raw recording
+    bin_size: int = 1
+
+    def files(self) -> dict[str, Path]:
+        """Every file read, by role (for the record in qc.json and the Make rules); a raw recording
+        of several files gives ``raw``, ``raw_2``, ..."""
+        from ..io.readers import recording_files
+
+        raws = recording_files(self.raw)
+        roles = {"compensated": self.compensated, "raw": raws[0], "valid_idx": self.idx, "flow": self.flow,
+                 "statistics": self.statistics, "temporal_average": self.average, "record": self.record}
+        roles.update({f"raw_{i + 1}": f for i, f in enumerate(raws[1:], 1)})
+        return {k: v for k, v in roles.items() if v is not None}
+
+    def describe(self) -> dict:
+        from ..compensate import describe_input
+
+        described = {k: _stat(p) for k, p in self.files().items() if not k.startswith("raw")}
+        return {**described, "raw": describe_input(self.raw)}
+
+
+def _exists(recording) -> bool:
+    """Every file of a recording (a file, directory, glob or list, as the record holds it) is there."""
+    from ..io.readers import recording_files
+
+    try:
+        return all(f.is_file() for f in recording_files(recording))
+    except FrkitError:
+        return False
+
+
+def find_inputs(folder, raw=None) -> Stage1Inputs:
+    """The inputs of ``fr-qc folder [--input raw]``; InputError when the folder or the raw recording is missing."""
+    d = Path(folder)
+    if not d.is_dir():
+        raise InputError(f"{d}: not a stage-1 folder")
+    compensated = layout.find_compensated(d)
+    if compensated is None:
+        raise InputError(f"{d}: no compensated.HDF5 (or .hdf5) in this folder; run stage 1 first")
+    rec_path = d / layout.RECORD
+    record, read_options, bin_size = None, {}, 1
+    if rec_path.is_file():
+        try:
+            record = json.loads(rec_path.read_text())
+            params = record.get(layout.RECORD_PARAMETERS) or record.get(layout.RECORD_RESULT_PARAMETERS) or {}
+            read_options = {"axes": params.get("axes"), "datasets": params.get("dataset"),
+                            "deinterleave": int(params.get("deinterleave") or 1), "plane": params.get("plane")}
+            bin_size = int(params.get("bin_size") or 1)
+            recorded_raw = record["input"].get("source", record["input"]["path"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise InputError(f"{rec_path}: not a frkit record (damaged?)") from None
+        if raw is None:
+            if not _exists(recorded_raw):
+                raise InputError(f"{rec_path}: its input {recorded_raw} is missing; give the recording with "
+                                 f"--input")
+            raw = recorded_raw
+    elif raw is None:
+        raise InputError(f"{d}: no {layout.RECORD} (not written by frkit); give the raw recording with --input")
+    if not _exists(raw):
+        raise InputError(f"{raw}: no such file")
+    if read_options.get("datasets"):
+        read_options["datasets"] = list(read_options["datasets"])
+
+    def present(name):
+        p = d / name
+        return p if p.is_file() else None
+
+    return Stage1Inputs(d, compensated, raw, idx=present(layout.VALID_IDX), flow=present(layout.FLOW),
+                        statistics=present(layout.STATISTICS), average=present(layout.TEMPORAL_AVERAGE),
+                        record=rec_path if record is not None else None, read_options=read_options,
+                        bin_size=bin_size)
+
+
+class _Displacement:
+    """Per-frame displacement: from w.h5 (the fields) or statistics.npz (its four numbers), or none."""
+
+    def __init__(self, inputs: Stage1Inputs, frames: int, hw: tuple[int, int]):
+        self.source, self.file, self.stats = None, None, None
+        if inputs.flow is not None:
+            try:
+                self.file = h5py.File(inputs.flow, "r")
+                u, v = (self.file[k] for k in layout.FLOW_DATASETS)
+            except (OSError, KeyError) as exc:
+                self.close()
+                raise InputError(f"{inputs.flow}: not a readable flow file (u, v): {exc}") from None
+            if u.shape != (frames,) + hw or v.shape != u.shape:
+                self.close()
+                raise InputError(f"{inputs.flow}: u, v are {u.shape} but the video is {(frames,) + hw}")
+            self.u, self.v, self.source = u, v, layout.FLOW
+        elif inputs.statistics is not None:
+            try:
+                with np.load(inputs.statistics) as z:
+                    self.stats = {k: np.asarray(z[k], dtype=np.float64) for k in ("mean_disp", "max_disp")}
+            except (OSError, KeyError, ValueError) as exc:
+                raise InputError(f"{inputs.statistics}: not readable statistics: {exc}") from None
+            if any(a.shape != (frames,) for a in self.stats.values()):
+                raise InputError(f"{inputs.statistics}: statistics are not one value per frame ({frames})")
+            self.source = layout.STATISTICS
+
+    def read(self, a: int, b: int) -> np.ndarray:
+        """``(b - a, 4)``: mean and max displacement length, mean u, mean v (NaN where unknown)."""
+        out = np.full((b - a, 4), np.nan)
+        if self.file is not None:
+            try:
+                u, v = np.asarray(self.u[a:b], np.float64), np.asarray(self.v[a:b], np.float64)
+            except (OSError, ValueError) as exc:
+                raise InputError(f"{self.file.filename}: cannot read frames {a}..{b - 1}: {exc}") from None
+            mag = np.hypot(u, v)
+            out[:, 0], out[:, 1] = mag.mean(axis=(1, 2)), mag.max(axis=(1, 2))
+            out[:, 2], out[:, 3] = u.mean(axis=(1, 2)), v.mean(axis=(1, 2))
+        elif self.stats is not None:
+            out[:, 0], out[:, 1] = self.stats["mean_disp"][a:b], self.stats["max_disp"][a:b]
+        return out
+
+    def close(self):
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def _template(inputs: Stage1Inputs, corrected, batch: int) -> np.ndarray:
+    """The corrected temporal mean (channels averaged): temporal_average.npy when it is newer than the video."""
+    t, h, w, c = corrected.shape
+    avg = inputs.average
+    if avg is not None and avg.stat().st_mtime >= inputs.compensated.stat().st_mtime:
+        try:
+            a = np.load(avg, allow_pickle=False)
+        except (OSError, ValueError):
+            a = None
+        if a is not None and a.shape in ((h, w, c), (h, w)) and np.isfinite(a).all():
+            return a.mean(axis=-1) if a.ndim == 3 else a.astype(np.float64)
+    inputs.average = None  # not used: computed here instead
+    total = np.zeros((h, w))
+    for a in range(0, t, batch):
+        total += M.gray(corrected.read(a, min(t, a + batch))).sum(axis=0)
+    return total / t
+
+
+def _group(values: np.ndarray, n_groups: int, size: int, how) -> np.ndarray:
+    """Reduce ``values`` (one per raw frame) over consecutive groups of ``size`` (the stage-1 bins)."""
+    if size == 1:
+        return values
+    return np.array([how(values[i * size:(i + 1) * size]) for i in range(n_groups)])
+
+
+def measure(inputs: Stage1Inputs, batch: int = 32, progress=None) -> tuple[dict, dict, dict]:
+    """Measure one stage-1 folder; returns ``(summary, per-frame columns, images)``.
+
+    ``images``: ``mean_raw``, ``mean_corrected`` (H, W), ``valid_all`` (H, W) bool.
+    """
+    progress = progress or (lambda done, total: None)
+    opened = []
+    try:
+        corrected = open_video(inputs.compensated)
+        opened.append(corrected)
+        raw = open_video(inputs.raw, axes=inputs.read_options.get("axes"),
+                         datasets=inputs.read_options.get("datasets"),
+                         deinterleave=inputs.read_options.get("deinterleave", 1),
+                         plane=inputs.read_options.get("plane"))
+        opened.append(raw)
+        t, h, w, c = corrected.shape
+        tr = raw.shape[0]
+        b = inputs.bin_size
+        if raw.shape[1:] != (h, w, c):
+            raise InputError(f"{inputs.raw}: frames are {raw.shape[1:]} but {inputs.compensated} has {(h, w, c)}; "
+                             f"not the recording this folder corrected (give --input)")
+        if -(-tr // b) != t:
+            raise InputError(f"{inputs.compensated}: has {t} frames but {inputs.raw} has {tr}"
+                             + (f" (bin size {b})" if b > 1 else "") + "; truncated, or not its recording")
+        mask = None
+        if inputs.idx is not None:
+            mask = open_video(inputs.idx)
+            opened.append(mask)
+            if mask.shape[:3] != (t, h, w):
+                raise InputError(f"{inputs.idx}: masks are {mask.shape[:3]} but the video is {(t, h, w)}")
+        disp = _Displacement(inputs, t, (h, w))
+        opened.append(disp)
+        return _measure(inputs, corrected, raw, mask, disp, batch, progress)
+    except (OSError, RuntimeError) as exc:
+        raise InputError(f"{inputs.folder}: cannot read: {exc}") from None
+    finally:
+        for r in opened:
+            r.close()
+
+
+def _measure(inputs, corrected, raw, mask, disp, batch, progress):
+    t, h, w, c = corrected.shape
+    b, tr = inputs.bin_size, raw.shape[0]
+    template = _template(inputs, corrected, batch)
+    coarse = max(1, int(math.ceil(max(h, w) / 128)))  # the raw rigid shift: jumps are large, a coarse grid does
+    rigid = M.Template(template, (1, 1), bin=coarse)
+    local = M.Template(template, M.patch_grid(h, w))
+    bands = M.Template(template, (int(np.clip(h // 16, 4, 6)), 1), bin=coarse)
+    cols = {k: np.full(t, np.nan) for k in ("corr_raw", "corr_cor", "residual", "sx", "sy")}
+    disp_cols = np.full((t, 4), np.nan)
+    per_raw = {k: np.zeros(tr) for k in ("std", "mean", "sat", "tear", "spread")}
+    raw_sum, cor_sum = np.zeros((h, w)), np.zeros((h, w))
+    valid_all = np.ones((h, w), dtype=bool)
+    for a in range(0, t, batch):
+        z = min(t, a + batch)
+        rb = raw.read(a * b, min(tr, z * b))
+        rg_all = M.gray(rb)
+        flat = rg_all.reshape(len(rg_all), -1)
+        mean = flat.mean(axis=1)
+        per_raw["mean"][a * b: a * b + len(rb)] = mean
+        per_raw["std"][a * b: a * b + len(rb)] = np.sqrt(np.maximum(
+            np.einsum("ij,ij->i", flat, flat) / flat.shape[1] - mean * mean, 0.0))
+        per_raw["sat"][a * b: a * b + len(rb)] = M.saturated_fraction(rb)
+        band_shifts = bands.shifts(rg_all)
+        per_raw["tear"][a * b: a * b + len(rb)] = M.band_seam(band_shifts)
+        if b > 1:  # the frames stage 1 corrected are the bin means
+            n = z - a
+            pad = np.full((n * b,) + rg_all.shape[1:], np.nan)
+            pad[:len(rg_all)] = rg_all
+            rg = np.nanmean(pad.reshape(n, b, h, w), axis=1)
+        else:
+            rg = rg_all
+        cg = M.gray(corrected.read(a, z))
+        valid = mask.read(a, z)[..., 0] > 0 if mask is not None else np.ones(cg.shape, dtype=bool)
+        cols["corr_raw"][a:z], cols["corr_cor"][a:z] = M.frame_correlations([rg, cg], template, valid)
+        shift = rigid.shifts(rg)[:, 0]
+        if b == 1:
+            per_raw["spread"][a:z] = M.band_spread(band_shifts, shift)
+        cols["sx"][a:z], cols["sy"][a:z] = shift[:, 0], shift[:, 1]
+        cols["residual"][a:z] = np.hypot(*np.moveaxis(local.shifts(cg), -1, 0)).mean(axis=1)
+        disp_cols[a:z] = disp.read(a, z)
+        raw_sum += rg.sum(axis=0)
+        cor_sum += cg.sum(axis=0)
+        valid_all &= valid.all(axis=0)
+        progress(z, t)
+    for k, how in (("std", np.min), ("mean", np.min), ("sat", np.max), ("tear", np.max), ("spread", np.min)):
+        per_raw[k] = _group(per_raw[k], t, b, how)
+    mean_raw, mean_cor = raw_sum / t, cor_sum / t
+    region = M.crispness_region(valid_all)
+    reasons = bad_frames(per_raw, np.stack([cols["sx"], cols["sy"]], -1))
+    frames = {
+        "frame": np.arange(t), "mean_displacement": disp_cols[:, 0], "max_displacement": disp_cols[:, 1],
+        "mean_u": disp_cols[:, 2], "mean_v": disp_cols[:, 3], "correlation_raw": cols["corr_raw"],
+        "correlation_corrected": cols["corr_cor"], "bad": np.array([int(bool(r)) for r in reasons]),
+        "raw_shift_x": cols["sx"], "raw_shift_y": cols["sy"], "residual_px": cols["residual"],
+        "reasons": [";".join(r) for r in reasons],
+    }
+    summary = _summary(inputs, frames, reasons, disp.source, (t, h, w, c),
+                       M.crispness(mean_raw, region), M.crispness(mean_cor, region))
+    return summary, frames, {"mean_raw": mean_raw, "mean_corrected": mean_cor, "valid_all": valid_all}
+
+
+def bad_frames(per_frame: dict, raw_shift: np.ndarray) -> list[list[str]]:
+    """The reasons each frame is bad (empty: good), from per-frame raw measures and the raw rigid shift.
+
+    ``per_frame``: ``std``, ``mean`` (raw frame), ``sat`` (saturated
+    fraction), ``tear`` (:func:`measures.band_seam`), ``spread``
+    (:func:`measures.band_spread`), each ``(T,)``; ``raw_shift``
+    ``(T, 2)``. The rules are :data:`RULES` (README: "Bad frames").
+    """
+    r = RULES
+    t = len(per_frame["std"])
+    std, mean = per_frame["std"], per_frame["mean"]
+    med_std, med_mean = np.median(std), np.median(mean)
+    blank = (std <= r["blank_fraction"] * med_std) | ((med_mean > 0) & (mean <= r["blank_fraction"] * med_mean))
+    sat = per_frame["sat"]
+    saturated = (sat >= r["saturated_min"]) & (sat >= r["saturated_over_median"] * np.median(sat)) & ~blank
+    tear = np.where(blank, np.nan, per_frame["tear"])
+    with np.errstate(invalid="ignore"):
+        torn = (M.robust_z(tear, floor=0.1) >= r["torn_z"]) & (tear >= r["torn_min_px"])
+    shift = np.where(blank[:, None], np.nan, raw_shift)
+    dist = np.hypot(*np.moveaxis(shift - M.running_median(shift, r["jump_half_window"]), -1, 0))
+    with np.errstate(invalid="ignore"):
+        jump = ((M.robust_z(dist, floor=0.1) >= r["jump_z"]) & (dist >= r["jump_min_px"])
+                & (per_frame["spread"] <= np.maximum(1.5, r["jump_agree"] * dist)))
+    out = []
+    for i in range(t):
+        out.append([name for name, flag in (("blank", blank[i]), ("saturated", saturated[i]), ("torn", torn[i]),
+                                            ("jump", jump[i])) if flag])
+    return out
+
+
+def _stats(x: np.ndarray) -> dict:
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return {"mean": None, "p5": None}
+    return {"mean": float(x.mean()), "p5": float(np.percentile(x, 5))}
+
+
+def _change(before, after, tol) -> str:
+    if before is None or after is None:
+        return "unknown"
+    if after > before + tol:
+        return "improved"
+    return "unchanged" if after >= before - tol else "worse"
+
+
+def _summary(inputs, frames, reasons, disp_source, shape, crisp_raw, crisp_cor) -> dict:
+    r = RULES
+    t, h, w, c = shape
+    good = frames["bad"] == 0
+    corr_raw, corr_cor = _stats(frames["correlation_raw"][good]), _stats(frames["correlation_corrected"][good])
+    residual = frames["residual_px"][good]
+    res_med = float(np.median(residual)) if residual.size else None
+    raw_motion = np.hypot(*(frames[k] - np.median(frames[k]) for k in ("raw_shift_x", "raw_shift_y")))[good]
+    bad = [{"frame": i, "reasons": rs} for i, rs in enumerate(reasons) if rs]
+    displacement = {"source": disp_source}
+    if disp_source is not None:
+        mx = frames["max_displacement"]
+        displacement.update(mean=float(np.nanmean(frames["mean_displacement"])), max=float(np.nanmax(mx)),
+                            p95_max=float(np.nanpercentile(mx, 95)))
+        large = displacement["p95_max"] > r["large_displacement_fraction"] * min(h, w)
+        displacement["verdict"] = "large" if large else "ok"
+    else:
+        displacement["verdict"] = "unknown"
+    verdicts = {
+        "correlation": _change(corr_raw["mean"], corr_cor["mean"], 0.005),
+        "crispness": _change(crisp_raw, crisp_cor, 0.01 * crisp_raw),
+        "residual_motion": "unknown" if res_med is None else (
+            "good" if res_med <= r["residual_good_px"] else "fair" if res_med <= r["residual_fair_px"] else "poor"),
+        "bad_frames": "none" if not bad else ("few" if len(bad) <= r["few_bad_fraction"] * t else "many"),
+        "displacement": displacement["verdict"],
+    }
+    return {
+        "tool": "fr-qc", "frkit_version": __version__, "folder": str(inputs.folder.resolve()),
+        "inputs": inputs.describe(), "frames": t, "shape": [h, w, c],
+        "correlation": {"raw": corr_raw, "corrected": corr_cor, "verdict": verdicts["correlation"]},
+        "crispness": {"raw": crisp_raw, "corrected": crisp_cor, "verdict": verdicts["crispness"]},
+        "residual_motion_px": {"median": res_med,
+                               "p95": float(np.percentile(residual, 95)) if residual.size else None,
+                               "verdict": verdicts["residual_motion"]},
+        "raw_motion_px": {"median": float(np.median(raw_motion)) if raw_motion.size else None,
+                          "p95": float(np.percentile(raw_motion, 95)) if raw_motion.size else None},
+        "displacement": displacement,
+        "bad_frames": {"count": len(bad), "frames": bad, "verdict": verdicts["bad_frames"]},
+        "verdicts": verdicts,
+        "rules": RULES,
+    }
+
+
+def up_to_date(qc_json: Path, inputs: Stage1Inputs) -> bool:
+    """``qc.json`` exists and was measured from exactly these files (path, size, mtime)."""
+    try:
+        old = json.loads(Path(qc_json).read_text())
+        return old.get("inputs") == inputs.describe() and old.get("frkit_version") == __version__
+    except (OSError, ValueError, FrkitError):
+        return False
+
