@@ -36,6 +36,10 @@ VALID_IDX_DATASET = "idx"  # frkit and MATLAB; pyflowreg names it ch1 (read as a
 FLOW_DATASETS = ("u", "v")  # w.h5 and w_to_reference.npz: u = x (columns), v = y (rows)
 #: dtype of w_to_reference.npz's u and v, for every recording (the center's zero field too)
 W_TO_REFERENCE_DTYPE = np.dtype(np.float64)
+# w_to_reference.npz also holds the match quality of the alignment (float64 scalars) and the solves applied
+ALIGNMENT_CORRELATION = "alignment_correlation"  # Pearson correlation of reference and aligned moving average
+ALIGNMENT_OVERLAP = "overlap_fraction"  # share of the reference frame whose match lies inside the moving frame
+ALIGNMENT_SCHEDULE = "alignment_schedule"  # JSON list of the flow solves applied (sigma, alpha, iterations, levels)
 TEMPORAL_AVERAGE_VARIABLE = "temporal_average"  # in the .mat copy
 
 #: keys of compensate.json that decide whether a result still stands
