@@ -74,72 +74,8 @@ class Case:
     interior: np.ndarray  # bool (H, W)
 
 
-class Transform:
-    """Moving-recording coordinates -> source coordinates: similarity about the centre, shift, elastic."""
-
-    def __init__(self, h, w, shift, rotation_deg, scale, elastic_px, seed):
-        self.h, self.w = h, w
-        self.shift, self.th, self.scale = shift, np.deg2rad(rotation_deg), scale
-        rng = np.random.default_rng(seed)
-        # three low-frequency waves; their amplitudes add up to about elastic_px at the peak
-        self.modes = [(rng.uniform(-1, 1, 2) * elastic_px / 2, rng.uniform(-1.2, 1.2), rng.uniform(-1.2, 1.2),
-                       rng.uniform(0, 2 * np.pi)) for _ in range(3)]
-
-    def map(self, y, x):
-        cy, cx = (self.h - 1) / 2, (self.w - 1) / 2
-        c, s = np.cos(self.th) * self.scale, np.sin(self.th) * self.scale
-        yy = c * (y - cy) - s * (x - cx) + cy + self.shift[1]
-        xx = s * (y - cy) + c * (x - cx) + cx + self.shift[0]
-        for amp, ky, kx, ph in self.modes:
-            wave = np.sin(2 * np.pi * (ky * y / self.h + kx * x / self.w) + ph)
-            xx, yy = xx + amp[0] * wave, yy + amp[1] * wave
-        return yy, xx
-
-    def inverse(self, ty, tx):
-        y, x = ty.copy(), tx.copy()
-        for _ in range(300):
-            yy, xx = self.map(y, x)
-            y, x = y + (ty - yy), x + (tx - xx)
-        return y, x
-
-
-def make_case(name, ref_src, mov_src, h, w, margin, shift, rot, scale, elastic, gain, seed,
-              crop_moving: float = 0.0) -> Case:
-    """Reference: ``ref_src[margin:margin+h, margin:margin+w]``; moving: ``mov_src`` through the transform.
-
-    ``crop_moving`` blanks that fraction of the moving frame's width on one side (a recording that sees less).
-    """
-    tf = Transform(h, w, shift, rot, scale, elastic, seed)
-    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
-    sy, sx = tf.map(y, x)
-    moving = ndi.map_coordinates(mov_src, [sy + margin, sx + margin], order=3, mode="nearest") * gain
-    reference = ref_src[margin:margin + h, margin:margin + w].copy()
-    my, mx = tf.inverse(y, x)
-    truth = np.stack([mx - x, my - y], -1)
-    lo, hi_y, hi_x = BORDER, h - 1 - BORDER, w - 1 - BORDER
-    interior = ((y >= lo) & (y <= hi_y) & (x >= lo) & (x <= hi_x)
-                & (my >= lo) & (my <= hi_y) & (mx >= lo) & (mx <= hi_x))
-    if crop_moving > 0:
-        cut = int(round(crop_moving * w))
-        moving[:, w - cut:] = np.median(moving)
-        interior &= mx <= w - cut - 1 - BORDER
-    return Case(name, reference, moving, truth, interior)
-
-
-def synthetic_pair(h, w, margin, seed, photons=(30.0, 60.0), frames=(40, 40)):
-    """Two temporal averages of one synthetic field: own activity, own shot noise (mean of ``frames``)."""
-    rng = np.random.default_rng(seed)
-    bg, fps, _ = synth.make_template(rng, h + 2 * margin - 2 * synth.MARGIN, w + 2 * margin - 2 * synth.MARGIN)
-    out = []
-    for k in range(2):
-        act = synth.calcium_traces(np.random.default_rng(seed * 10 + k), len(fps), 200).mean(0)
-        act = act * np.random.default_rng(seed * 20 + k).uniform(0.3, 2.0, len(fps))  # cells differ per day
-        canvas = bg.copy()
-        for (sy, sx, patch), a in zip(fps, act):
-            canvas[sy, sx] += synth.CELL_BRIGHTNESS * (1 + synth.DFF_PER_SPIKE * a) * patch
-        lam = np.clip(canvas, 0, None) * photons[k] * frames[k]
-        out.append(np.random.default_rng(seed * 30 + k).poisson(lam) / frames[k])
-    return out
+def make_case(name, ref_src, mov_src, *args, **kw) -> Case:
+    return Case(name, *synth.transformed_pair(ref_src, mov_src, *args, border=BORDER, **kw))
 
 
 def real_pair(name):
@@ -165,7 +101,7 @@ def cases(quick: bool) -> list[Case]:
     synth_sizes = [(160, 224), (192, 192)] if quick else [(160, 224), (256, 256), (192, 320)]
     for n, (h, w) in enumerate(synth_sizes):
         margin = 48
-        ref_src, mov_src = synthetic_pair(h, w, margin, seed=n + 1)
+        ref_src, mov_src = synth.average_sources(h, w, margin, seed=n + 1)
         for k, (shift_mag, rot, scale, elastic, gain) in enumerate(
                 [(10, 1.5, 1.0, 2.0, 1.0), (25, 3.0, 1.02, 3.0, 0.8), (18, -2.0, 0.98, 2.5, 1.25)][: 2 if quick else 3]):
             ang = rng.uniform(0, 2 * np.pi)
@@ -182,7 +118,7 @@ def cases(quick: bool) -> list[Case]:
         out.append(make_case(f"real {src} {h}x{w} s{shift_mag} r{rot:g} x{scale:g} e{elastic:g} g{gain:g}",
                              a, b, h, w, margin, shift, rot, scale, elastic, gain, seed=200 + k))
     # partial overlap: a 30 % border missing in the moving recording
-    ref_src, mov_src = synthetic_pair(160, 224, 48, seed=9)
+    ref_src, mov_src = synth.average_sources(160, 224, 48, seed=9)
     out.append(make_case("synth 160x224 s12 r2 e2 crop30%", ref_src, mov_src, 160, 224, 48, (8.0, -9.0), 2.0, 1.0,
                          2.0, 1.0, seed=300, crop_moving=0.3))
     return out
@@ -209,7 +145,7 @@ def quality() -> None:
     """fr-align's match quality (alignment_correlation, overlap_fraction) on aligned and on unrelated pairs."""
     from frkit.align import FAIL_CORRELATION, FAIL_OVERLAP, WARN_CORRELATION, alignment_match, judge
 
-    s1, s2 = synthetic_pair(160, 224, 48, 1), synthetic_pair(160, 224, 48, 2)
+    s1, s2 = synth.average_sources(160, 224, 48, 1), synth.average_sources(160, 224, 48, 2)
     sima, allen, noisy = real_pair("sima"), real_pair("allen512"), real_pair("allen100")
     crop = (slice(48, 208), slice(48, 272))
     pairs = [("aligned: synthetic, own activity and noise", s1[0][crop], s1[1][crop]),
@@ -258,7 +194,7 @@ def peer_fields(cs: list[Case], python: Path) -> dict[str, np.ndarray]:
 
 def speed(repeats: int = 3) -> None:
     """fr-align's computation on a 512x512 pair (run with one thread: OMP/NUMBA_NUM_THREADS=1)."""
-    ref_src, mov_src = synthetic_pair(512, 512, 48, seed=5)
+    ref_src, mov_src = synth.average_sources(512, 512, 48, seed=5)
     c = make_case("speed", ref_src, mov_src, 512, 512, 48, (12.0, -7.0), 2.0, 1.01, 2.0, 0.9, seed=5)
     f = METHODS["default"]()
     f(c.reference[:64, :64], c.moving[:64, :64])  # JIT warm-up (compiled once per install; cached)

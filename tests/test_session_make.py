@@ -199,7 +199,10 @@ def test_outputs_have_the_keys_pyflowreg_stage3_reads(session):
     root, _ = session
     d = root / "compensated_outputs" / "rec_1"
     with np.load(d / layout.W_TO_REFERENCE) as z:
-        assert set(z.files) == {"u", "v"} and z["u"].shape == (H, W) and z["u"].dtype.kind == "f"
+        # pyflowreg takes u and v by name; the match quality beside them loads without pickle
+        assert set(z.files) == {"u", "v", layout.ALIGNMENT_CORRELATION, layout.ALIGNMENT_OVERLAP,
+                                layout.ALIGNMENT_SCHEDULE}
+        assert z["u"].shape == (H, W) and z["u"].dtype.kind == "f" and z[layout.ALIGNMENT_CORRELATION].ndim == 0
     assert np.load(d / layout.TEMPORAL_AVERAGE).shape == (H, W, 1)
     with h5py.File(d / layout.VALID_IDX) as f:
         assert f["idx"].dtype == np.uint8 and f["idx"].shape == (T, H, W)
@@ -217,3 +220,33 @@ def test_pyflowreg_runs_its_stage3_on_frkit_outputs(session, tmp_path):
     final = run_stage3(cfg)
     mine = np.load(root / "final_results" / "final_valid_idx.npz")["final_valid"]
     assert final.shape == mine.shape and (final == mine).mean() > 0.98
+
+
+def test_make_stops_at_a_failed_alignment_until_it_is_accepted(session):
+    """A recording whose average shows another field of view: fr-align exits 3 and removes its old field, make
+    stops before stage 3; accept_poor_alignment in session.toml lets it through with a warning. (On the shared
+    session, restored at the end: a copy would recompute stage 1.)"""
+    root, cfg = session
+    out, final = root / "compensated_outputs", root / "final_results"
+    text, avg = cfg.read_text(), out / "rec_3" / layout.TEMPORAL_AVERAGE
+    saved, saved_ns = avg.read_bytes(), avg.stat().st_mtime_ns
+    before = mtimes([final / "final_valid_idx.npz"])
+    try:
+        other = SyntheticSession(H, W, 1, seed=9, margin=32, photons=None).template()
+        np.save(avg, (other * np.load(avg).mean() / other.mean())[..., None])
+        p = make(plan(cfg), "all")
+        assert p.returncode != 0 and "rec_3" in p.stderr and "alignment" in p.stderr and "failed" in p.stderr
+        assert "fr-compensate" not in p.stdout
+        assert not (out / "rec_3" / layout.W_TO_REFERENCE).exists()  # the stale field is gone, not reused
+        assert mtimes([final / "final_valid_idx.npz"]) == before  # stage 3 did not run
+        cfg.write_text(text + "accept_poor_alignment = true\n")
+        p = make(plan(cfg), "all")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "poor alignment" in p.stderr and (out / "rec_3" / layout.W_TO_REFERENCE).exists()
+        assert mtimes([final / "final_valid_idx.npz"]) != before
+    finally:
+        cfg.write_text(text)
+        avg.write_bytes(saved)
+        os.utime(avg, ns=(saved_ns, saved_ns))
+        (out / "rec_3" / layout.W_TO_REFERENCE).unlink(missing_ok=True)
+        assert make(plan(cfg), "all").returncode == 0

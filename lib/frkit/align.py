@@ -10,11 +10,12 @@ result is ``flow + shift`` (exact, since the shift is constant).
 * **explicit values** (``sigma_smooth``, ``alpha_between`` or
   ``iterations_between`` set): exactly one :func:`one_shot` with them, as the
   peer applies them (unset ones take the seed's 6, 25, 100).
-* **auto** (none set, the default): the seed's one-shot as a robust start
-  (heavy smoothing and strong regularization find large offsets and
-  rotations), then :func:`refine`: the light smoothing and weak
-  regularization of :data:`frkit.options.ALIGN_AUTO` over a few fine pyramid
-  levels, starting from the coarse field. The heavy smoothing that makes the
+* **auto** (none set, the default): a one-shot with the seed's smoothing and
+  regularization as a robust start (they find large offsets and rotations;
+  solved down to a coarse level only, as the heavy smoothing leaves nothing
+  finer), then :func:`refine`: the light smoothing and weak regularization
+  of :data:`frkit.options.ALIGN_AUTO` over the finest pyramid levels,
+  starting from the coarse field. The heavy smoothing that makes the
   start robust also blurs away real elastic deformation; the refinement puts
   it back (bench/align_accuracy.py measures both).
 
@@ -45,17 +46,19 @@ __all__ = ["between_displacement", "flow_params", "one_shot", "refine", "applied
 
 @dataclass(frozen=True)
 class Stage:
-    """One flow solve of stage 2: smoothing sigma, smoothness weight, SOR iterations per level and the
-    number of pyramid levels (None: the ``levels`` parameter, i.e. the full pyramid)."""
+    """One flow solve of stage 2: smoothing sigma, smoothness weight, SOR iterations per level, the
+    number of pyramid levels (None: the ``levels`` parameter, i.e. the full pyramid) and the finest level
+    solved (0: full resolution; the field is upsampled from there)."""
 
     sigma: float
     alpha: tuple[float, float]
     iterations: int
     levels: int | None = None
+    min_level: int = 0
 
     def record(self) -> dict:
         return {"sigma_smooth": self.sigma, "alpha_between": list(self.alpha),
-                "iterations_between": self.iterations, "levels": self.levels}
+                "iterations_between": self.iterations, "levels": self.levels, "min_level": self.min_level}
 
 
 def applied_schedule(params) -> tuple[Stage, ...]:
@@ -68,8 +71,8 @@ def applied_schedule(params) -> tuple[Stage, ...]:
     """
     given = {k: params[k] for k in ("sigma_smooth", "alpha", "iterations") if params[k] != "auto"}
     if not given:
-        return tuple(Stage(s["sigma_smooth"], (float(s["alpha"]),) * 2, s["iterations"], s["levels"])
-                     for s in ALIGN_AUTO)
+        return tuple(Stage(s["sigma_smooth"], (float(s["alpha"]),) * 2, s["iterations"], s["levels"],
+                           s["min_level"]) for s in ALIGN_AUTO)
     vals = {**ALIGN_SEED, **given}
     alpha = vals["alpha"]
     alpha = tuple(float(a) for a in alpha) if isinstance(alpha, (tuple, list)) else (float(alpha),) * 2
@@ -92,7 +95,8 @@ def flow_params(params, n_channels: int, stage: Stage | None = None) -> FlowPara
     stage = stage or applied_schedule(params)[0]
     values = params.replace(alpha=stage.alpha, iterations=stage.iterations,
                             levels=stage.levels if stage.levels is not None else params.levels)
-    return FlowParams.from_values(values, 0, channel_weights(params, n_channels)).for_channels(n_channels)
+    return FlowParams.from_values(values, stage.min_level,
+                                  channel_weights(params, n_channels)).for_channels(n_channels)
 
 
 def _as_hwc(img: np.ndarray, name: str) -> np.ndarray:

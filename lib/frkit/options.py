@@ -537,11 +537,13 @@ AVERAGE = (
 # fr-align: the flow method's declarations with stage-2 defaults and session keys.
 #: the seed's (and pyflowreg's) stage-2 values: what an unset key means once any of the three is set
 ALIGN_SEED = {"sigma_smooth": 6.0, "alpha": 25.0, "iterations": 100}
-#: the default (all three "auto"): the seed's one-shot as the robust start, then a refinement at fine scale over
-#: the finest few pyramid levels (levels None: the full pyramid). Measured in bench/align_accuracy.py.
-ALIGN_AUTO = ({**ALIGN_SEED, "levels": None},
-              {"sigma_smooth": 2.0, "alpha": 10.0, "iterations": 100, "levels": 6})
-_AUTO_HELP = ("auto (default, none of the three set): the seed's values (6, 25, 100) as a robust start, then a "
+#: the default (all three "auto"): a one-shot with the seed's smoothing and alpha as the robust start, solved down
+#: to pyramid level min_level only (0.8**6: a quarter of the resolution; sigma 6 leaves nothing finer), then a
+#: refinement at fine scale over the finest `levels` pyramid levels (None: the full pyramid). Chosen by
+#: bench/align_accuracy.py (accuracy) and its --speed (512x512 in under 3 s on one core).
+ALIGN_AUTO = ({"sigma_smooth": 6.0, "alpha": 25.0, "iterations": 50, "levels": None, "min_level": 6},
+              {"sigma_smooth": 2.0, "alpha": 10.0, "iterations": 50, "levels": 8, "min_level": 0})
+_AUTO_HELP = ("auto (default, none of the three set): sigma 6, alpha 25 as a robust coarse start, then a "
               "refinement with sigma {1[sigma_smooth]:g}, alpha {1[alpha]:g} over the finest {1[levels]} levels. "
               "Setting any of sigma_smooth/alpha_between/iterations_between runs one solve with those values "
               "(others at 6, 25, 100), as pyflowreg does.").format(*ALIGN_AUTO)

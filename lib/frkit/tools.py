@@ -103,7 +103,8 @@ def align(reference, moving, output, params, progress=None) -> dict:
 
     The same file on both sides gives the zero field (the center recording).
     A clearly failed alignment (:func:`frkit.align.judge`) raises
-    :class:`frkit.errors.AlignmentError` and writes nothing, unless
+    :class:`frkit.errors.AlignmentError`, writes nothing and removes an
+    earlier ``output`` (stage 3 must not take it for this result), unless
     ``params.accept_poor_alignment``; the summary's ``warning`` is a line to
     show when the match is poor or was accepted.
     """
@@ -132,6 +133,9 @@ def align(reference, moving, output, params, progress=None) -> dict:
     verdict = judge(correlation, overlap)
     quality = f"correlation {correlation:.2f} in an overlap of {overlap:.0%} of the frame"
     if verdict == "failed" and not params.accept_poor_alignment:
+        # a field from an earlier run would be taken for this one's result by stage 3
+        for stale in [output] + ([output.with_suffix(".mat")] if params.mat else []):
+            stale.unlink(missing_ok=True)
         raise AlignmentError(f"{moving}: alignment to {reference} failed ({quality}); no {output.name} written "
                              "(unrelated fields of view? --accept-poor-alignment writes it anyway)")
     u, v = layout.FLOW_DATASETS
