@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage as ndi
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "lib"))
@@ -95,6 +94,10 @@ def real_pair(name):
     return v[0::2].mean(0), v[1::2].mean(0)
 
 
+#: (shift px, rotation deg, scale, elastic px, gain) of the synthetic cases
+SYNTH_TRANSFORMS = [(10, 1.5, 1.0, 2.0, 1.0), (25, 3.0, 1.02, 3.0, 0.8), (18, -2.0, 0.98, 2.5, 1.25)]
+
+
 def cases(quick: bool) -> list[Case]:
     rng = np.random.default_rng(7)
     out = []
@@ -103,7 +106,7 @@ def cases(quick: bool) -> list[Case]:
         margin = 48
         ref_src, mov_src = synth.average_sources(h, w, margin, seed=n + 1)
         for k, (shift_mag, rot, scale, elastic, gain) in enumerate(
-                [(10, 1.5, 1.0, 2.0, 1.0), (25, 3.0, 1.02, 3.0, 0.8), (18, -2.0, 0.98, 2.5, 1.25)][: 2 if quick else 3]):
+                SYNTH_TRANSFORMS[: 2 if quick else 3]):
             ang = rng.uniform(0, 2 * np.pi)
             shift = (shift_mag * np.cos(ang), shift_mag * np.sin(ang))
             out.append(make_case(f"synth {h}x{w} s{shift_mag} r{rot:g} x{scale:g} e{elastic:g} g{gain:g}",

@@ -119,7 +119,8 @@ def test_unrelated_fields_of_view_fail_visibly_and_write_nothing(sources, tmp_pa
 
 def test_channel_weights_align_on_the_chosen_channel(sources, tmp_path):
     ref, mov, truth, interior = pair(sources)
-    # channel 1 moves differently (a strong texture moved by (+6, -4) px, against the true (-7, 5)); channel 2 is the structural one
+    # channel 1 moves differently (a strong texture moved by (+6, -4) px, against the true (-7, 5));
+    # channel 2 is the structural one
     tex = ndi.gaussian_filter(np.random.default_rng(0).standard_normal((H + 20, W + 20)), 1.5) * ref.std() * 3
     ref2 = np.stack([tex[10:-10, 10:-10] + ref.mean(), ref], -1)
     mov2 = np.stack([tex[14:-6, 4:-16] + ref.mean(), mov], -1)
