@@ -543,10 +543,11 @@ ALIGN_SEED = {"sigma_smooth": 6.0, "alpha": 25.0, "iterations": 100}
 #: bench/align_accuracy.py (accuracy) and its --speed (512x512 in under 3 s on one core).
 ALIGN_AUTO = ({"sigma_smooth": 6.0, "alpha": 25.0, "iterations": 50, "levels": None, "min_level": 6},
               {"sigma_smooth": 2.0, "alpha": 10.0, "iterations": 50, "levels": 8, "min_level": 0})
-_AUTO_HELP = ("auto (default, none of the three set): sigma 6, alpha 25 as a robust coarse start, then a "
-              "refinement with sigma {1[sigma_smooth]:g}, alpha {1[alpha]:g} over the finest {1[levels]} levels. "
-              "Setting any of sigma_smooth/alpha_between/iterations_between runs one solve with those values "
-              "(others at 6, 25, 100), as pyflowreg does.").format(*ALIGN_AUTO)
+_AUTO_HELP = ("auto (default, none of the three set): sigma {0[sigma_smooth]:g}, alpha {0[alpha]:g} as a robust "
+              "coarse start, then a refinement with sigma {1[sigma_smooth]:g}, alpha {1[alpha]:g} over the finest "
+              "{1[levels]} levels. Setting any of sigma_smooth/alpha_between/iterations_between runs one solve with "
+              "those values (others at {2[sigma_smooth]:g}, {2[alpha]:g}, {2[iterations]}), as pyflowreg "
+              "does.").format(*ALIGN_AUTO, ALIGN_SEED)
 ALIGN = (
     _opt("reference", None, Text(path=True), "Center recording's temporal_average.npy.", argument=True,
          result=False),
