@@ -34,8 +34,11 @@ def test_compensate_and_align_share_the_flow_method_declarations():
         if p.name in comp and p.name not in ("output", "config", "device", "quiet"):
             shared = comp[p.name]
             assert p.panel == shared.panel and shared.flags[0] in p.flags, p.name  # one spelling, one meaning
-            if p.name == "alpha":  # the same bounds; only fr-compensate measures noise for "auto"
-                assert (p.kind.gt, p.kind.count, shared.kind.auto, p.kind.auto) == (0, 2, True, False)
+            if p.name in ("alpha", "iterations"):  # the same bounds; "auto" is each tool's own design
+                assert (p.kind.gt, p.kind.ge, p.kind.integer, shared.kind.auto, p.kind.auto) == \
+                    (shared.kind.gt, shared.kind.ge, shared.kind.integer, p.name == "alpha", True)
+            elif p.name == "weight":  # the same parsing; fr-align's default is equal weights for any channel count
+                assert p.kind == shared.kind and p.default is None
             else:
                 assert (p.kind, p.help) == (shared.kind, shared.help), p.name
 

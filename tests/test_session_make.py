@@ -199,7 +199,10 @@ def test_outputs_have_the_keys_pyflowreg_stage3_reads(session):
     root, _ = session
     d = root / "compensated_outputs" / "rec_1"
     with np.load(d / layout.W_TO_REFERENCE) as z:
-        assert set(z.files) == {"u", "v"} and z["u"].shape == (H, W) and z["u"].dtype.kind == "f"
+        # pyflowreg takes u and v by name; the match quality beside them loads without pickle
+        assert set(z.files) == {"u", "v", layout.ALIGNMENT_CORRELATION, layout.ALIGNMENT_OVERLAP,
+                                layout.ALIGNMENT_SCHEDULE}
+        assert z["u"].shape == (H, W) and z["u"].dtype.kind == "f" and z[layout.ALIGNMENT_CORRELATION].ndim == 0
     assert np.load(d / layout.TEMPORAL_AVERAGE).shape == (H, W, 1)
     with h5py.File(d / layout.VALID_IDX) as f:
         assert f["idx"].dtype == np.uint8 and f["idx"].shape == (T, H, W)
@@ -273,13 +276,18 @@ def test_report_warns_on_a_wrong_alignment_and_shows_the_reported_key(session, t
     with np.load(w) as z:
         u, v = z["u"], z["v"]
     np.savez(w, u=u + 9.0, v=v - 7.0, alignment_correlation=np.float64(0.123))  # a field gone wrong
+    w3 = copy / "compensated_outputs" / "rec_3" / layout.W_TO_REFERENCE
+    with np.load(w3) as z:  # a good field that fr-align itself judged poor (its band-passed match)
+        np.savez(w3, **{k: z[k] for k in z.files if k != layout.ALIGNMENT_CORRELATION},
+                 alignment_correlation=np.float64(0.5))
     p = tool(BIN / "fr-qc", "--config", copy / "session.toml")
     assert p.returncode == 0, p.stderr
-    assert "1 alignment warning" in p.stderr
+    assert "2 alignment warning" in p.stderr
     report = json.loads((copy / "final_results" / layout.SESSION_QC_JSON).read_text())
     rec1 = next(r for r in report["recordings"] if r["stem"] == "rec_1")
     assert rec1["warning"] and rec1["alignment_reported"] == pytest.approx(0.123)
     assert any(w.startswith("rec_1:") for w in report["warnings"])
+    assert any(w.startswith("rec_3:") and "fr-align judged the match poor" in w for w in report["warnings"])
     assert "fr-align: 0.123" in (copy / "final_results" / layout.REPORT_HTML).read_text()
 
 
@@ -310,3 +318,33 @@ def test_report_renders_in_a_headless_browser(session, tmp_path):
     r, g, b = px[..., 0], px[..., 1], px[..., 2]
     # the overlays (center magenta, recording green) were drawn: the embedded images rendered
     assert ((g > r + 60) & (g > b + 60)).sum() > 500 and ((r > g + 60) & (b > g + 60)).sum() > 500
+
+
+def test_make_stops_at_a_failed_alignment_until_it_is_accepted(session):
+    """A recording whose average shows another field of view: fr-align exits 3 and removes its old field, make
+    stops before stage 3; accept_poor_alignment in session.toml lets it through with a warning. (On the shared
+    session, restored at the end: a copy would recompute stage 1.)"""
+    root, cfg = session
+    out, final = root / "compensated_outputs", root / "final_results"
+    text, avg = cfg.read_text(), out / "rec_3" / layout.TEMPORAL_AVERAGE
+    saved, saved_ns = avg.read_bytes(), avg.stat().st_mtime_ns
+    before = mtimes([final / "final_valid_idx.npz"])
+    try:
+        other = SyntheticSession(H, W, 1, seed=9, margin=32, photons=None).template()
+        np.save(avg, (other * np.load(avg).mean() / other.mean())[..., None])
+        p = make(plan(cfg), "all")
+        assert p.returncode != 0 and "rec_3" in p.stderr and "alignment" in p.stderr and "failed" in p.stderr
+        assert "fr-compensate" not in p.stdout
+        assert not (out / "rec_3" / layout.W_TO_REFERENCE).exists()  # the stale field is gone, not reused
+        assert mtimes([final / "final_valid_idx.npz"]) == before  # stage 3 did not run
+        cfg.write_text(text + "accept_poor_alignment = true\n")
+        p = make(plan(cfg), "all")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "poor alignment" in p.stderr and (out / "rec_3" / layout.W_TO_REFERENCE).exists()
+        assert mtimes([final / "final_valid_idx.npz"]) != before
+    finally:
+        cfg.write_text(text)
+        avg.write_bytes(saved)
+        os.utime(avg, ns=(saved_ns, saved_ns))
+        (out / "rec_3" / layout.W_TO_REFERENCE).unlink(missing_ok=True)
+        assert make(plan(cfg), "all").returncode == 0

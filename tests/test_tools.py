@@ -30,7 +30,7 @@ def stage1(tmp_path_factory):
     root = tmp_path_factory.mktemp("tools")
     files = {}
     for i in (1, 2):
-        s = SyntheticSession(32, 40, 8, seed=i, shift_px=1.0, warp_px=0.3)
+        s = SyntheticSession(32, 40, 8, seed=1, motion_seed=i, shift_px=1.0, warp_px=0.3)  # one field of view
         rec = root / f"rec{i}.h5"
         with h5py.File(rec, "w") as f:
             f["mov"] = s.frames()[..., 0]

@@ -1,4 +1,4 @@
-"""Errors that the command-line tools report as one line and exit status 2.
+"""Errors that the command-line tools report as one line and exit status 2 (3: a failed alignment).
 
 Library code raises these for problems the user can fix (bad files, bad
 options, unwritable places). Anything else is a bug and keeps its traceback.
@@ -23,3 +23,12 @@ class OptionError(FrkitError):
 
 class OutputError(FrkitError):
     """An output cannot be written."""
+
+
+class AlignmentError(FrkitError):
+    """fr-align found the aligned averages clearly unrelated (see :func:`frkit.align.judge`); nothing written.
+
+    A distinct exit status, so scripts and Make can tell it from bad input.
+    """
+
+    exit_code = 3

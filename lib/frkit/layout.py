@@ -42,6 +42,10 @@ VALID_IDX_DATASET = "idx"  # frkit and MATLAB; pyflowreg names it ch1 (read as a
 FLOW_DATASETS = ("u", "v")  # w.h5 and w_to_reference.npz: u = x (columns), v = y (rows)
 #: dtype of w_to_reference.npz's u and v, for every recording (the center's zero field too)
 W_TO_REFERENCE_DTYPE = np.dtype(np.float64)
+# w_to_reference.npz also holds the match quality of the alignment (float64 scalars) and the solves applied
+ALIGNMENT_CORRELATION = "alignment_correlation"  # Pearson correlation of reference and aligned moving average
+ALIGNMENT_OVERLAP = "overlap_fraction"  # share of the reference frame whose match lies inside the moving frame
+ALIGNMENT_SCHEDULE = "alignment_schedule"  # JSON list of the flow solves applied (sigma, alpha, iterations, levels)
 TEMPORAL_AVERAGE_VARIABLE = "temporal_average"  # in the .mat copy
 
 #: keys of compensate.json that decide whether a result still stands
@@ -63,8 +67,6 @@ REPORT_HTML = "report.html"
 SESSION_QC_PNG = "session_qc.png"
 SESSION_QC_JSON = "session_qc.json"
 SESSION_QC_OUTPUTS = (REPORT_HTML, SESSION_QC_PNG, SESSION_QC_JSON)
-#: optional key of w_to_reference.npz: how well the aligned average matches the center (if a writer adds it)
-ALIGNMENT_CORRELATION = "alignment_correlation"
 ALIGN_EXT = {"TIFF": "tif", "HDF5": "hdf5", "MAT": "mat"}
 #: -o suffixes fr-reproject understands -> format
 SUFFIX_FORMAT = {"tif": "TIFF", "tiff": "TIFF", "hdf5": "HDF5", "h5": "HDF5", "hdf": "HDF5", "mat": "MAT"}

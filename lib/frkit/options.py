@@ -32,7 +32,7 @@ from typing import Any
 from .errors import OptionError
 
 __all__ = ["Param", "Values", "resolve", "markdown_table", "COMPENSATE", "ALIGN", "AVERAGE", "MASK", "REPROJECT",
-           "APPLY_FLOW", "QC", "SESSION", "STAGE1_TABLE", "QUALITY_MIN_LEVEL"]
+           "APPLY_FLOW", "QC", "SESSION", "STAGE1_TABLE", "QUALITY_MIN_LEVEL", "ALIGN_SEED", "ALIGN_AUTO"]
 
 
 # -- kinds: how a value is read, checked and shown ---------------------------------------------------------------
@@ -64,10 +64,11 @@ class Number(Kind):
     ge: float | None = None
     gt: float | None = None
     le: float | None = None
+    auto: bool = False  # also accept "auto" (the tool chooses)
 
     @property
     def metavar(self):
-        return "N" if self.integer else "X"
+        return ("auto|" if self.auto else "") + ("N" if self.integer else "X")
 
     def bounds(self) -> str:
         parts = [f">= {self.ge:g}" if self.ge is not None else "", f"> {self.gt:g}" if self.gt is not None else "",
@@ -76,7 +77,7 @@ class Number(Kind):
 
     def describe(self):
         what = "an integer" if self.integer else "a number"
-        return f"{what} {self.bounds()}".strip()
+        return ("auto or " if self.auto else "") + f"{what} {self.bounds()}".strip()
 
     def one(self, value, text: bool):
         raw = value
@@ -94,6 +95,8 @@ class Number(Kind):
         return int(value) if self.integer else float(value)
 
     def parse(self, value, text):
+        if self.auto and isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
         return self.one(value, text)
 
 
@@ -583,23 +586,44 @@ AVERAGE = (
     QUIET,
 )
 
-# fr-align: the flow method's declarations with stage-2 defaults and session keys
+# fr-align: the flow method's declarations with stage-2 defaults and session keys.
+#: the seed's (and pyflowreg's) stage-2 values: what an unset key means once any of the three is set
+ALIGN_SEED = {"sigma_smooth": 6.0, "alpha": 25.0, "iterations": 100}
+#: the default (all three "auto"): a one-shot with the seed's smoothing and alpha as the robust start, solved down
+#: to pyramid level min_level only (0.8**6: a quarter of the resolution; sigma 6 leaves nothing finer), then a
+#: refinement at fine scale over the finest `levels` pyramid levels (None: the full pyramid). Chosen by
+#: bench/align_accuracy.py (accuracy) and its --speed (512x512 in under 3 s on one core).
+ALIGN_AUTO = ({"sigma_smooth": 6.0, "alpha": 25.0, "iterations": 50, "levels": None, "min_level": 6},
+              {"sigma_smooth": 2.0, "alpha": 10.0, "iterations": 50, "levels": 8, "min_level": 0})
+_AUTO_HELP = ("auto (default, none of the three set): sigma {0[sigma_smooth]:g}, alpha {0[alpha]:g} as a robust "
+              "coarse start, then a refinement with sigma {1[sigma_smooth]:g}, alpha {1[alpha]:g} over the finest "
+              "{1[levels]} levels. Setting any of sigma_smooth/alpha_between/iterations_between runs one solve with "
+              "those values (others at {2[sigma_smooth]:g}, {2[alpha]:g}, {2[iterations]}), as pyflowreg "
+              "does.").format(*ALIGN_AUTO, ALIGN_SEED)
 ALIGN = (
     _opt("reference", None, Text(path=True), "Center recording's temporal_average.npy.", argument=True,
          result=False),
     _opt("moving", None, Text(path=True), "Moving recording's temporal_average.npy.", argument=True, result=False),
     OUTPUT.derive(help="Output .npz (default: w_to_reference.npz next to MOVING)."),
-    _opt("sigma_smooth", 6.0, Number(ge=0), "Gaussian smoothing of both averages (pixels).", keys=("sigma_smooth",),
-         panel=P_FLOW),
+    _opt("sigma_smooth", "auto", Number(ge=0, auto=True), "Gaussian smoothing of both averages (pixels). "
+         + _AUTO_HELP, keys=("sigma_smooth",), panel=P_FLOW),
     CC_UPSAMPLE.derive(default=4, keys=("cc_upsample",)),
-    ALPHA.derive(default=(25.0, 25.0), kind=Numbers(count=2, gt=0), keys=("alpha_between",),
-                 flags=("--alpha", "--alpha-between"), help="Smoothness weight: one value or alpha_x,alpha_y."),
-    ITERATIONS.derive(default=100, keys=("iterations_between",), flags=("--iterations", "--iterations-between")),
+    ALPHA.derive(default="auto", kind=Numbers(count=2, gt=0, auto=True), keys=("alpha_between",),
+                 flags=("--alpha", "--alpha-between"), help="Smoothness weight: one value, alpha_x,alpha_y, or "
+                 "auto (see --sigma-smooth)."),
+    ITERATIONS.derive(default="auto", kind=Number(integer=True, ge=1, auto=True), keys=("iterations_between",),
+                      flags=("--iterations", "--iterations-between"),
+                      help="SOR iterations per pyramid level, or auto (see --sigma-smooth)."),
     LEVELS.derive(default=50, keys=()),
     ETA.derive(keys=()), UPDATE_LAG.derive(keys=()), A_DATA.derive(keys=()), A_SMOOTH.derive(keys=()),
+    WEIGHT.derive(default=None, keys=("channel_weights_between",), help="Channel weights of the alignment, one "
+                  "per channel of the averages (e.g. 0,1: the structural channel 2 only); default equal."),
     _opt("constancy_assumption", "gc", Choice(("gc",), aliases=(("gradient", "gc"),), fold="lower"),
          "Data term between recordings (gradient constancy).", keys=("stage2_constancy_assumption",), flags=(),
          panel=P_FLOW),
+    _opt("accept_poor_alignment", False, Flag(negatable=False), "Write the field even when the alignment "
+         "clearly failed (correlation or overlap below the failure thresholds; otherwise exit status 3 and no "
+         "file).", keys=("accept_poor_alignment",), result=False),
     _opt("mat", False, Flag(negatable=False), "Also write w_to_reference.mat (u, v double)."),
     CONFIG.derive(help="session.toml: parameters from it (flags win); without files, align every recording."),
     DEVICE, QUIET,

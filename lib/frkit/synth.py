@@ -21,7 +21,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 __all__ = ["SyntheticSession", "Motion", "View", "between_truth", "make_template", "render_frames",
-           "true_backward_flow", "MotionError", "session_views"]
+           "true_backward_flow", "MotionError", "session_views", "Transform", "transformed_pair",
+           "average_sources"]
 
 MARGIN = 24
 #: neuropil texture: (sigma px, amplitude) components; cell density
@@ -362,3 +363,81 @@ def session_views(n: int, height: int, width: int, seed: int = 0, max_shift: flo
         views.append(View(shift, rng.uniform(-max_rotation, max_rotation), elastic_px, seed * 100 + i, height,
                           width))
     return views
+
+
+# -- pairs of temporal averages with a known transform (stage 2) -------------------------------------------------
+
+class Transform:
+    """Moving-recording coordinates -> field coordinates: rotation and scale about the frame centre, a shift
+    ``(dx, dy)`` and a smooth elastic warp (three low-frequency waves, about ``elastic_px`` at the peak)."""
+
+    def __init__(self, h, w, shift, rotation_deg, scale, elastic_px, seed):
+        self.h, self.w = h, w
+        self.shift, self.th, self.scale = shift, np.deg2rad(rotation_deg), scale
+        rng = np.random.default_rng(seed)
+        self.modes = [(rng.uniform(-1, 1, 2) * elastic_px / 2, rng.uniform(-1.2, 1.2), rng.uniform(-1.2, 1.2),
+                       rng.uniform(0, 2 * np.pi)) for _ in range(3)]
+
+    def map(self, y, x):
+        cy, cx = (self.h - 1) / 2, (self.w - 1) / 2
+        c, s = np.cos(self.th) * self.scale, np.sin(self.th) * self.scale
+        yy = c * (y - cy) - s * (x - cx) + cy + self.shift[1]
+        xx = s * (y - cy) + c * (x - cx) + cx + self.shift[0]
+        for amp, ky, kx, ph in self.modes:
+            wave = np.sin(2 * np.pi * (ky * y / self.h + kx * x / self.w) + ph)
+            xx, yy = xx + amp[0] * wave, yy + amp[1] * wave
+        return yy, xx
+
+    def inverse(self, ty, tx):
+        y, x = ty.copy(), tx.copy()
+        for _ in range(300):
+            yy, xx = self.map(y, x)
+            y, x = y + (ty - yy), x + (tx - xx)
+        return y, x
+
+
+def transformed_pair(ref_src, mov_src, h, w, margin, shift, rot, scale, elastic, gain, seed,
+                     crop_moving: float = 0.0, border: int = 8):
+    """Two averages of one field with a known transform between them: ``(reference, moving, truth, interior)``.
+
+    ``reference`` is ``ref_src[margin:margin+h, margin:margin+w]``; ``moving``
+    is ``mov_src`` (same field, other activity and noise) seen through
+    :class:`Transform` ``(shift (dx, dy), rot deg, scale, elastic px)`` and
+    multiplied by ``gain``. ``truth`` is the backward field (H, W, 2) with
+    ``moving(p + truth(p)) = reference(p)``; ``interior`` the pixels at least
+    ``border`` px inside the frame whose match lies that far inside the moving
+    frame too. ``crop_moving`` blanks that fraction of the moving frame's width
+    on one side (a recording that sees less of the field).
+    """
+    tf = Transform(h, w, shift, rot, scale, elastic, seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    sy, sx = tf.map(y, x)
+    moving = ndi.map_coordinates(mov_src, [sy + margin, sx + margin], order=3, mode="nearest") * gain
+    reference = ref_src[margin:margin + h, margin:margin + w].copy()
+    my, mx = tf.inverse(y, x)
+    truth = np.stack([mx - x, my - y], -1)
+    lo, hi_y, hi_x = border, h - 1 - border, w - 1 - border
+    interior = ((y >= lo) & (y <= hi_y) & (x >= lo) & (x <= hi_x)
+                & (my >= lo) & (my <= hi_y) & (mx >= lo) & (mx <= hi_x))
+    if crop_moving > 0:
+        cut = int(round(crop_moving * w))
+        moving[:, w - cut:] = np.median(moving)
+        interior &= mx <= w - cut - 1 - border
+    return reference, moving, truth, interior
+
+
+def average_sources(h, w, margin, seed, photons=(30.0, 60.0), frames=(40, 40)):
+    """Two temporal averages ``(H + 2 margin, W + 2 margin)`` of one synthetic field, each with its own cell
+    activity and shot noise (the mean of ``frames`` frames at ``photons`` per unit intensity)."""
+    rng = np.random.default_rng(seed)
+    bg, fps, _ = make_template(rng, h + 2 * margin - 2 * MARGIN, w + 2 * margin - 2 * MARGIN)
+    out = []
+    for k in range(2):
+        act = calcium_traces(np.random.default_rng(seed * 10 + k), len(fps), 200).mean(0)
+        act = act * np.random.default_rng(seed * 20 + k).uniform(0.3, 2.0, len(fps))  # cells differ per day
+        canvas = bg.copy()
+        for (sy, sx, patch), a in zip(fps, act):
+            canvas[sy, sx] += CELL_BRIGHTNESS * (1 + DFF_PER_SPIKE * a) * patch
+        lam = np.clip(canvas, 0, None) * photons[k] * frames[k]
+        out.append(np.random.default_rng(seed * 30 + k).poisson(lam) / frames[k])
+    return out

@@ -10,13 +10,14 @@ output atomically. ``cmd/`` parses the command line and calls these;
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from . import layout
-from .errors import InputError, OptionError, OutputError
+from .errors import AlignmentError, InputError, OptionError, OutputError
 from .io.atomic import partial_path
 
 __all__ = ["compensate", "average", "align", "mask", "reproject", "apply_flow", "qc", "check_outputs", "resolve_video"]
@@ -117,11 +118,16 @@ def average(compensated, output, params, progress=None) -> dict:
 
 
 def align(reference, moving, output, params, progress=None) -> dict:
-    """fr-align: ``w_to_reference.npz`` (u, v on the reference grid) from two temporal averages.
+    """fr-align: ``w_to_reference.npz`` (u, v on the reference grid and the match quality) from two averages.
 
     The same file on both sides gives the zero field (the center recording).
+    A clearly failed alignment (:func:`frkit.align.judge`) raises
+    :class:`frkit.errors.AlignmentError`, writes nothing and removes an
+    earlier ``output`` (stage 3 must not take it for this result), unless
+    ``params.accept_poor_alignment``; the summary's ``warning`` is a line to
+    show when the match is poor or was accepted.
     """
-    from .align import between_displacement
+    from .align import alignment_match, applied_schedule, between_displacement, channel_weights, judge
     from .io import save_npz_atomic, savemat_atomic
     from .io.readers import check_file
     from .mask import load_average
@@ -130,23 +136,44 @@ def align(reference, moving, output, params, progress=None) -> dict:
     output = Path(output) if output is not None else moving.parent / layout.W_TO_REFERENCE
     check_outputs([reference, moving], [output] + ([output.with_suffix(".mat")] if params.mat else []))
     ref = load_average(reference)
-    if reference.resolve() == moving.resolve():
+    same = reference.resolve() == moving.resolve()
+    mov = ref if same else load_average(moving)
+    if mov.shape != ref.shape:
+        raise InputError(f"{moving}: average has shape {mov.shape}, the reference {reference} has {ref.shape}")
+    if same:
         w = np.zeros(ref.shape[:2] + (2,))
+    elif params.device == "cpu":
+        w = between_displacement(ref, mov, params)
     else:
-        mov = load_average(moving)
-        if params.device == "cpu":
-            w = between_displacement(ref, mov, params)
-        else:
-            with _engine(params) as engine:
-                w = between_displacement(ref, mov, params, engine)
+        with _engine(params) as engine:
+            w = between_displacement(ref, mov, params, engine)
     w = w.astype(layout.W_TO_REFERENCE_DTYPE)
+    correlation, overlap = alignment_match(ref, mov, w, channel_weights(params, ref.shape[2]))
+    verdict = judge(correlation, overlap)
+    quality = f"correlation {correlation:.2f} in an overlap of {overlap:.0%} of the frame"
+    if verdict == "failed" and not params.accept_poor_alignment:
+        # a field from an earlier run would be taken for this one's result by stage 3
+        for stale in [output] + ([output.with_suffix(".mat")] if params.mat else []):
+            stale.unlink(missing_ok=True)
+        raise AlignmentError(f"{moving}: alignment to {reference} failed ({quality}); no {output.name} written "
+                             "(unrelated fields of view? --accept-poor-alignment writes it anyway)")
     u, v = layout.FLOW_DATASETS
-    save_npz_atomic(output, **{u: w[..., 0], v: w[..., 1]})
+    schedule = [s.record() for s in applied_schedule(params)]
+    save_npz_atomic(output, **{u: w[..., 0], v: w[..., 1], layout.ALIGNMENT_CORRELATION: np.float64(correlation),
+                               layout.ALIGNMENT_OVERLAP: np.float64(overlap),
+                               layout.ALIGNMENT_SCHEDULE: np.array(json.dumps(schedule))})
     if params.mat:
-        savemat_atomic(output.with_suffix(".mat"), {u: w[..., 0].astype(np.float64), v: w[..., 1].astype(np.float64)})
+        savemat_atomic(output.with_suffix(".mat"), {u: w[..., 0].astype(np.float64), v: w[..., 1].astype(np.float64),
+                                                    layout.ALIGNMENT_CORRELATION: correlation,
+                                                    layout.ALIGNMENT_OVERLAP: overlap})
     magnitude = np.hypot(w[..., 0], w[..., 1])
+    warning = None
+    if verdict != "ok":
+        warning = (f"warning: {moving}: poor alignment ({quality}"
+                   + ("; accepted with --accept-poor-alignment)" if verdict == "failed" else ")"))
     return {"output": str(output), "mean_displacement": float(magnitude.mean()),
-            "max_displacement": float(magnitude.max())}
+            "max_displacement": float(magnitude.max()), "alignment_correlation": correlation,
+            "overlap_fraction": overlap, "verdict": verdict, "warning": warning, "schedule": schedule}
 
 
 def mask(recordings, output, params, progress=None) -> dict:

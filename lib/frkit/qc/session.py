@@ -27,6 +27,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .. import layout, tools
+from ..align import WARN_CORRELATION
 from ..errors import InputError
 from ..io.atomic import atomic_output, remove_quietly, write_json_atomic
 from ..mask import load_average, load_flow
@@ -201,10 +202,13 @@ def session_report(cfg, params, progress=None) -> dict:
         after = a["after"]
         low = after is None or after < params.alignment_min_correlation
         dropped = after is not None and a["before"] is not None and after < a["before"] - ALIGNMENT_DROP
-        a["warning"] = i != center_idx and (low or dropped)
+        # fr-align's own judgement of its match (band-passed, in the overlap): poor means it warned
+        judged_poor = key is not None and key < WARN_CORRELATION
+        a["warning"] = i != center_idx and (low or dropped or judged_poor)
         if a["warning"]:
             why = (f"correlation with the center {_fmt(after)} < {params.alignment_min_correlation:g}" if low else
-                   f"alignment lowered the correlation with the center ({_fmt(a['before'])} -> {_fmt(after)})")
+                   f"alignment lowered the correlation with the center ({_fmt(a['before'])} -> {_fmt(after)})"
+                   if dropped else f"fr-align judged the match poor (r {key:.3f} < {WARN_CORRELATION:g})")
             warnings.append(f"{f.stem}: {why}; check {f.w_to_reference}")
         aligned.append(a)
         q = qcs[i]

@@ -115,7 +115,14 @@ class SessionConfig:
 
     def stage_parameters(self, stage: int) -> dict:
         """The normalized parameters that decide a stage's results (the Make stamps)."""
-        stamp = self.values(STAGE_PARAMS[stage]).record(only_results=True)
+        values = self.values(STAGE_PARAMS[stage])
+        stamp = values.record(only_results=True)
+        if stage == 2:  # the solves applied, not their spelling (alpha 25 beside iterations 30 is the seed's 25)
+            from ..align import applied_schedule
+
+            for name in ("sigma_smooth", "alpha", "iterations"):
+                del stamp[name]
+            stamp["schedule"] = [s.record() for s in applied_schedule(values)]
         if stage == 3:  # a session writes TIFF unless told otherwise (fr-reproject alone: from the -o suffix)
             stamp["format"] = stamp["format"] or "TIFF"
         return stamp

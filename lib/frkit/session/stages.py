@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import layout, options, tools
-from ..errors import InputError, OptionError
+from ..errors import AlignmentError, InputError, OptionError
 from . import status
 from .array import Task, array_task_index, task_table
 from .config import SessionConfig
@@ -84,13 +84,27 @@ def compensate_array_task(cfg: SessionConfig, params, progress=None, env=None) -
     return folder, summary
 
 
-def align_all(cfg: SessionConfig, params) -> list[dict]:
-    """Stage 2: every recording's ``w_to_reference.npz`` (the center's is the zero field)."""
+def align_all(cfg: SessionConfig, params, warn=None) -> list[dict]:
+    """Stage 2: every recording's ``w_to_reference.npz`` (the center's is the zero field).
+
+    A recording whose alignment failed gets no file; the others are still
+    aligned, then one :class:`AlignmentError` names every failed one.
+    ``warn(summary)`` is called for each written alignment (it may carry a warning).
+    """
     files, center = session_files(cfg)
-    summaries = []
+    summaries, failed = [], []
     for f in files:
-        summaries.append(tools.align(files[center].average, f.average, f.w_to_reference, params))
+        try:
+            summary = tools.align(files[center].average, f.average, f.w_to_reference, params)
+        except AlignmentError as exc:
+            failed.append(str(exc))
+            continue
+        if warn is not None:
+            warn(summary)
+        summaries.append(summary)
         status.mark_done(f.w_to_reference.parent, "stage2")
+    if failed:
+        raise AlignmentError(f"{len(failed)} of {len(files)} alignments failed: " + "; ".join(failed))
     return summaries
 
 
