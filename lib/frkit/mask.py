@@ -15,7 +15,7 @@ import numpy as np
 
 from . import layout
 from .errors import InputError
-from .io import open_video, save_npz_atomic, save_png_atomic, savemat_atomic
+from .io.atomic import save_npz_atomic, save_png_atomic, savemat_atomic
 
 __all__ = ["temporal_and", "warp_mask", "load_flow", "load_average", "session_mask"]
 
@@ -116,6 +116,8 @@ def session_mask(recordings: list[layout.RecordingFiles], center: int, final_dir
         if w.shape[:2] != shape[:2]:
             raise InputError(f"{r.w_to_reference}: field is {w.shape[0]}x{w.shape[1]}, frames are "
                              f"{shape[0]}x{shape[1]}")
+
+    from .io import open_video  # local: fr-align imports this module and reads no video
 
     own, aligned = [], []
     for r, w in zip(recordings, flows):

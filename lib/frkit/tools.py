@@ -128,8 +128,8 @@ def align(reference, moving, output, params, progress=None) -> dict:
     show when the match is poor or was accepted.
     """
     from .align import alignment_match, applied_schedule, between_displacement, channel_weights, judge
-    from .io import save_npz_atomic, savemat_atomic
-    from .io.readers import check_file
+    from .io.atomic import save_npz_atomic, savemat_atomic
+    from .io.base import check_file
     from .mask import load_average
 
     reference, moving = check_file(reference, "temporal average"), check_file(moving, "temporal average")

@@ -15,14 +15,31 @@ helpers in :mod:`frkit.io.atomic`; every output appears under its final
 name only when complete.
 """
 
-from .atomic import (atomic_output, partial_path, save_npy_atomic, save_npz_atomic, save_png_atomic,
-                     save_tiff_atomic, savemat_atomic, write_json_atomic)
-from .base import VideoReader
-from .hdf5 import Hdf5Reader
-from .mat import MatV5Reader
-from .readers import load_image, open_video
-from .tiff import TiffReader
-from .writers import Hdf5VideoWriter, MatVideoWriter, TiffVideoWriter, VideoWriter, open_video_writer
+import importlib
+
+#: public name -> submodule that defines it. Imported on first use (PEP 562): fr-align and other tools that
+#: only write .npy/.npz need none of the HDF5/TIFF/MAT readers (h5py and tifffile cost ~0.2 s to import).
+_HOMES = {
+    "atomic_output": "atomic", "partial_path": "atomic", "save_npy_atomic": "atomic", "save_npz_atomic": "atomic",
+    "save_png_atomic": "atomic", "save_tiff_atomic": "atomic", "savemat_atomic": "atomic",
+    "write_json_atomic": "atomic", "VideoReader": "base", "Hdf5Reader": "hdf5", "MatV5Reader": "mat",
+    "load_image": "readers", "open_video": "readers", "TiffReader": "tiff", "Hdf5VideoWriter": "writers",
+    "MatVideoWriter": "writers", "TiffVideoWriter": "writers", "VideoWriter": "writers",
+    "open_video_writer": "writers",
+}
+
+
+def __getattr__(name):
+    if name in _HOMES:
+        value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOMES))
+
 
 __all__ = [
     "Hdf5Reader",

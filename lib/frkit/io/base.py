@@ -526,3 +526,21 @@ def one_line(exc: BaseException) -> str:
     """The first line of an exception's message (or its type name)."""
     text = str(exc).strip().splitlines()
     return text[0].strip() if text else type(exc).__name__
+
+
+def check_file(path, what: str = "video") -> Path:
+    """``path`` if it is an existing, readable, non-empty file; else a one-line InputError."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, not a {what} file")
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise InputError(f"{p}: cannot open: {exc.strerror or one_line(exc)}") from None
+    if size == 0:
+        raise InputError(f"{p}: file is empty (0 bytes)")
+    return p

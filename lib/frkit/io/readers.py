@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from ..errors import InputError, OptionError
-from .base import DeinterleavedReader, VideoReader, check_deinterleave, one_line
+from .base import DeinterleavedReader, VideoReader, check_deinterleave, check_file, one_line  # noqa: F401
 from .bruker import BRUKER_NAME, BrukerReader, is_bruker_tseries
 from .multifile import ConcatenatedReader, expand_inputs, natural_key
 from .scanimage import ScanImageReader, UncompressedOnly, is_scanimage
@@ -38,24 +38,6 @@ HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 MAT_SUFFIXES = (".mat",)
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-
-
-def check_file(path, what: str = "video") -> Path:
-    """``path`` if it is an existing, readable, non-empty file; else a one-line InputError."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory, not a {what} file")
-    try:
-        size = p.stat().st_size
-        with open(p, "rb") as fh:
-            fh.read(1)
-    except OSError as exc:
-        raise InputError(f"{p}: cannot open: {exc.strerror or one_line(exc)}") from None
-    if size == 0:
-        raise InputError(f"{p}: file is empty (0 bytes)")
-    return p
 
 
 def _is_hdf5(p: Path) -> bool:
