@@ -21,7 +21,7 @@ nothing; it measures), and pyflowreg's ``compute_between_displacement`` at
 its defaults (sigma_smooth 6, alpha_between 25, iterations_between 100), run
 in ``bench/.peer-venv`` (or ``--peer-python``) in a subprocess.
 
-    python bench/align_accuracy.py [--quick] [--methods 'default,seed 6/25,cand:6/25/2/10/6'] [--no-peer]
+    python bench/align_accuracy.py [--quick] [--methods 'default,seed 6/25,cand:6/25/2/10/6,then:1/10/4'] [--no-peer]
                                    [--peer-python PY] [--speed] [--quality]
 """
 
@@ -78,7 +78,24 @@ def make_case(name, ref_src, mov_src, *args, **kw) -> Case:
 
 
 def real_pair(name):
-    """Means of two disjoint halves (even/odd frames) of a real recording."""
+    """Means of two disjoint halves (even/odd frames) of a real recording.
+
+    ``NAME~N``: a stage-1-like pair instead: the mean of all frames (real structure) plus, for each
+    recording, its own Gaussian noise of the per-pixel temporal std / sqrt(N) -- the noise left in an
+    average of N frames (the halves of these short recordings hold far fewer frames than a real average).
+    """
+    if "~" in name:
+        src, n = name.split("~")
+        v = _real_frames(src)
+        rng = np.random.default_rng(int(n))
+        sd = v.std(0) / np.sqrt(int(n))
+        mean = v.mean(0)
+        return mean + sd * rng.standard_normal(mean.shape), mean + sd * rng.standard_normal(mean.shape)
+    v = _real_frames(name)
+    return v[0::2].mean(0), v[1::2].mean(0)
+
+
+def _real_frames(name):
     import h5py
 
     if name == "allen512":
@@ -88,10 +105,19 @@ def real_pair(name):
     elif name == "sima":
         import tifffile
         v = tifffile.imread(DATA / "sima_example.tif").astype(np.float64)
+    elif name == "allenmovie":
+        with h5py.File(DATA / "allen_movie_100x100x100.h5") as f:
+            v = f["data"][()].astype(np.float64)
     else:
         with h5py.File(DATA / "allen_792757260_test_data.h5") as f:
             v = f["input_frames"][()].astype(np.float64)
-    return v[0::2].mean(0), v[1::2].mean(0)
+    return v
+
+
+#: raw frames per half-average of each real recording: a real stage-1 average holds hundreds of corrected
+#: frames, so the 2-3-frame allen512 halves are far noisier than any real session (reported apart)
+REAL_FRAMES = {"allen512": "2-3", "sima": "10", "allen100": "50", "allenmovie": "50",
+               "allen512~100": "mean+noise of 100", "sima~100": "mean+noise of 100"}
 
 
 #: (shift px, rotation deg, scale, elastic px, gain) of the synthetic cases
@@ -112,13 +138,16 @@ def cases(quick: bool) -> list[Case]:
             out.append(make_case(f"synth {h}x{w} s{shift_mag} r{rot:g} x{scale:g} e{elastic:g} g{gain:g}",
                                  ref_src, mov_src, h, w, margin, shift, rot, scale, elastic, gain, seed=100 + k))
     real = [("allen512", 40, (10, 1.2, 1.0, 2.0, 1.0)), ("allen512", 48, (25, 3.0, 1.02, 3.0, 0.8)),
-            ("sima", 16, (8, 2.0, 0.98, 2.0, 1.25)), ("sima", 16, (10, -3.0, 1.02, 2.5, 0.8))]
+            ("sima", 16, (8, 2.0, 0.98, 2.0, 1.25)), ("sima", 16, (10, -3.0, 1.02, 2.5, 0.8)),
+            ("allen100", 12, (8, 2.0, 0.98, 2.0, 1.25)), ("allenmovie", 12, (10, -3.0, 1.02, 2.5, 0.8)),
+            ("allen512~100", 40, (10, 1.2, 1.0, 2.0, 1.0)), ("allen512~100", 48, (25, 3.0, 1.02, 3.0, 0.8)),
+            ("sima~100", 16, (8, 2.0, 0.98, 2.0, 1.25)), ("sima~100", 16, (10, -3.0, 1.02, 2.5, 0.8))]
     for k, (src, margin, (shift_mag, rot, scale, elastic, gain)) in enumerate(real[:2] if quick else real):
         a, b = real_pair(src)
         h, w = a.shape[0] - 2 * margin, a.shape[1] - 2 * margin
         ang = rng.uniform(0, 2 * np.pi)
         shift = (shift_mag * np.cos(ang), shift_mag * np.sin(ang))
-        out.append(make_case(f"real {src} {h}x{w} s{shift_mag} r{rot:g} x{scale:g} e{elastic:g} g{gain:g}",
+        out.append(make_case(f"real {src} ({REAL_FRAMES[src]} fr) {h}x{w} s{shift_mag} r{rot:g} x{scale:g} e{elastic:g} g{gain:g}",
                              a, b, h, w, margin, shift, rot, scale, elastic, gain, seed=200 + k))
     # partial overlap: a 30 % border missing in the moving recording
     ref_src, mov_src = synth.average_sources(160, 224, 48, seed=9)
@@ -181,6 +210,19 @@ def candidate(start_sigma, start_alpha, fine_sigma, fine_alpha, fine_levels=None
     return run
 
 
+def then(fine_sigma, fine_alpha, fine_levels=None, fine_iterations=50):
+    """The default, then one more refinement (sigma, alpha, finest levels) from its field."""
+    from frkit.align import Stage, _as_hwc, refine
+
+    params = resolve(ALIGN)
+    fine = Stage(fine_sigma, (fine_alpha,) * 2, int(fine_iterations), fine_levels)
+
+    def run(ref, mov):
+        ref, mov = _as_hwc(ref, "ref"), _as_hwc(mov, "mov")
+        return refine(ref, mov, between_displacement(ref, mov, params), fine, params)
+    return run
+
+
 def peer_fields(cs: list[Case], python: Path) -> dict[str, np.ndarray]:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -214,7 +256,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer cases")
     ap.add_argument("--methods", default="default,seed 6/25,one-shot 2/5",
-                    help="comma-separated frkit methods (names in METHODS, or cand:s0/a0/s1/a1[/levels])")
+                    help="comma-separated frkit methods (names in METHODS, cand:s0/a0/s1/a1[/levels], or "
+                         "then:s/a[/levels[/iterations]]: the default plus one more refinement)")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--peer-python", default=str(HERE / ".peer-venv" / "bin" / "python"),
                     help="python of a venv with pyflowreg (default bench/.peer-venv)")
@@ -231,6 +274,10 @@ def main():
         if m.startswith("cand:"):
             nums = [float(x) for x in m[5:].split("/")]
             f = candidate(*nums[:4], fine_levels=int(nums[4]) if len(nums) > 4 else None)
+        elif m.startswith("then:"):
+            nums = [float(x) for x in m[5:].split("/")]
+            f = then(*nums[:2], fine_levels=int(nums[2]) if len(nums) > 2 else None,
+                     fine_iterations=nums[3] if len(nums) > 3 else 50)
         else:
             f = METHODS[m]()
         t = time.perf_counter()
