@@ -26,13 +26,13 @@ def _warn(inv, summary) -> None:
 
 def run(inv):
     from frkit import tools
-    from frkit.session import status
-    from frkit.session.stages import align_all
 
     v, cfg = inv.values, inv.config
     if v.reference is None and v.moving is None:
         if cfg is None:
             raise OptionError("give REFERENCE_AVERAGE MOVING_AVERAGE, or --config session.toml")
+        from frkit.session.stages import align_all  # local: a pair of averages needs no session machinery
+
         summaries = align_all(cfg, v, warn=lambda s: _warn(inv, s))
         inv.report(f"{len(summaries)} recordings aligned; largest mean displacement "
                    f"{max(s['mean_displacement'] for s in summaries):.2f} px")
@@ -43,6 +43,8 @@ def run(inv):
     _warn(inv, summary)
     if cfg is not None:
         from pathlib import Path
+
+        from frkit.session import status
 
         status.mark_done(Path(summary["output"]).parent, "stage2")
     inv.report(f"mean displacement {summary['mean_displacement']:.2f} px, correlation "
