@@ -1,0 +1,38 @@
+"""fr-align's start-up: aligning two .npy averages imports no video reader (h5py, tifffile).
+
+Start-up time counts for a tool run once per recording (fr-align on 512 x 512 should take under 3 s on one
+core, about a third of it imports); these readers cost ~0.2 s and fr-align never reads a video.
+"""
+
+import subprocess
+import sys
+
+import frkit.io
+
+PROBE = r"""
+import sys
+import numpy as np
+from frkit_cmd import fr_align
+from frkit import tools
+from frkit.options import ALIGN, resolve
+d = sys.argv[1]
+rng = np.random.default_rng(0)
+img = np.kron(rng.random((8, 8)), np.ones((4, 4)))
+np.save(f"{d}/ref.npy", img)
+np.save(f"{d}/mov.npy", np.roll(img, 1, axis=1))
+tools.align(f"{d}/ref.npy", f"{d}/mov.npy", f"{d}/w.npz", resolve(ALIGN))
+print(" ".join(m for m in ("h5py", "tifffile", "frkit.io.readers", "frkit.session.stages") if m in sys.modules))
+"""
+
+
+def test_fr_align_imports_no_video_reader(tmp_path):
+    out = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "w.npz").is_file()
+    assert out.stdout.split() == []
+
+
+def test_io_names_resolve_on_first_use():
+    for name in frkit.io.__all__:
+        assert getattr(frkit.io, name).__name__ == name
+    assert set(frkit.io.__all__) <= set(dir(frkit.io))
