@@ -10,7 +10,7 @@ import pytest
 import tifffile
 
 from frkit.session.config import load_config
-from frkit.session.planes import PlaneRecording
+from frkit.session.planes import PlaneRecording, plane_centers
 from frkit.synth import SyntheticSession
 
 from conftest import run_tool as tool
@@ -59,6 +59,12 @@ def test_planes_expand_to_one_recording_per_plane(tmp_path):
     assert all(isinstance(r, PlaneRecording) for r in recs)
     cfg.write_text(cfg.read_text().replace('planes = "all"', "planes = [1]"))
     assert [r.stem for r in load_config(cfg).recordings()] == ["a_plane1", "b_plane1"]
+    cfg.write_text(cfg.read_text().replace("planes = [1]", 'planes = "all"\ncenter = "b.tif"'))
+    c = load_config(cfg)
+    recs = c.recordings()
+    center = c.center_index(recs)
+    assert recs[center].stem == "b_plane0"  # the center is named by its file; each plane aligns to its plane
+    assert [recs[i].stem for i in plane_centers(recs, center)] == ["b_plane0", "b_plane1", "b_plane0", "b_plane1"]
 
 
 def test_session_by_planes_through_make(tmp_path):
@@ -74,31 +80,39 @@ def test_session_by_planes_through_make(tmp_path):
         assert f"fr-align {(out / f'a_plane{k}' / 'temporal_average.npy').resolve()} " \
                f"{(out / f'b_plane{k}' / 'temporal_average.npy').resolve()}" in text
         assert f"--plane {k}" in text
-    res = tool("make", "--no-print-directory", "-f", mk, "stage3")
+        assert f"-o {(final / f'plane{k}').resolve()}" in text  # each plane's own mask
+    # plane 1's stage 3 (plane 0 is the same rules; running one plane keeps the test short)
+    k = 1
+    targets = [final / "plane1" / "final_valid_idx.npz"] + [final / "plane1" / f"aligned_{n}_plane1.tif" for n in "ab"]
+    res = tool("make", "--no-print-directory", "-f", mk, *targets)
     assert res.returncode == 0, res.stdout + res.stderr
+    assert not (out / "a_plane0" / "compensate.json").exists()  # plane 0 is a recording of its own
     for name in ("a", "b"):
-        for k in (0, 1):
-            folder = out / f"{name}_plane{k}"
-            rec = json.loads((folder / "compensate.json").read_text())
-            assert rec["parameters"]["plane"] == k if "parameters" in rec else True
-            with h5py.File(folder / "compensated.HDF5") as f:
-                video = f["ch1"][...]
-            assert video.shape[0] == T and video.shape[1:3] == (H, W)
-            mean = video.reshape(T, H, W).mean(0)
-            # the folder holds its own plane (the planes are different fields of view)
-            assert _corr(mean, data[name][k].mean(0)) > _corr(mean, data[name][1 - k].mean(0)) + 0.3
-            aligned = final / f"plane{k}" / f"aligned_{name}_plane{k}.tif"
-            assert tifffile.imread(aligned).shape[0] == T
-    for k in (0, 1):
-        with np.load(final / f"plane{k}" / "final_valid_idx.npz") as z:
-            assert z["final_valid"].shape == (H, W) if "final_valid" in z.files else True
-            assert "a_plane" + str(k) in str(z["center_file"])
+        folder = out / f"{name}_plane{k}"
+        rec = json.loads((folder / "compensate.json").read_text())
+        assert rec["result_parameters"]["plane"] == k
+        with h5py.File(folder / "compensated.HDF5") as f:
+            video = f["ch1"][...]
+        assert video.shape[0] == T and video.shape[1:3] == (H, W)
+        mean = video.reshape(T, H, W).mean(0)
+        # the folder holds its own plane (the planes are different fields of view)
+        assert _corr(mean, data[name][k].mean(0)) > _corr(mean, data[name][1 - k].mean(0)) + 0.3
+        with np.load(folder / "w_to_reference.npz") as w:  # a plane meets its own field of view
+            assert float(w["alignment_correlation"]) > 0.8
+        aligned = final / f"plane{k}" / f"aligned_{name}_plane{k}.tif"
+        assert tifffile.imread(aligned).shape[0] == T
+    with np.load(final / f"plane{k}" / "final_valid_idx.npz") as z:
+        assert z["final_valid"].shape == (H, W) and z["final_valid"].mean() > 0.5
+        assert z["temporal_averages"].shape[0] == 2  # this plane's two recordings only
+        assert str(z["center_file"]) == f"a_plane{k}"
     assert not (final / "final_valid_idx.npz").exists()  # no mask mixes the planes
-    assert tool("make", "-q", "-f", mk, "stage3").returncode == 0  # up to date
+    assert tool("make", "-q", "-f", mk, *targets).returncode == 0  # up to date
     assert tool(sys.executable, "-m", "frkit.session", "plan", cfg).returncode == 0
     assert (out / "b_plane1" / "compensate.json").is_file()  # the plane's record still matches (plane = 1)
-    assert tool("make", "-q", "-f", mk, "stage3").returncode == 0
+    assert tool("make", "-q", "-f", mk, *targets).returncode == 0
     assert "qc: " + str((out / "a_plane0" / "qc.json").resolve()) in text  # per-plane QC, no session report
+    report = tool("fr-qc", "--config", cfg)  # one session report cannot cover separate fields of view
+    assert report.returncode == 2 and report.stderr.count("\n") == 1 and "planes" in report.stderr
     lst = tool(sys.executable, "-m", "frkit.session", "list", cfg)
     assert lst.returncode == 0 and "b_plane1" in lst.stdout and "--array=1-4" in lst.stdout
 
