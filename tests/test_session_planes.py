@@ -13,7 +13,7 @@ from frkit.session.config import load_config
 from frkit.session.planes import PlaneRecording, plane_centers
 from frkit.synth import SyntheticSession
 
-from conftest import run_tool as tool
+from conftest import ENV, run_tool as tool
 from si_files import write_scanimage
 
 H, W, T = 32, 40, 8
@@ -115,6 +115,26 @@ def test_session_by_planes_through_make(tmp_path):
     assert report.returncode == 2 and report.stderr.count("\n") == 1 and "planes" in report.stderr
     lst = tool(sys.executable, "-m", "frkit.session", "list", cfg)
     assert lst.returncode == 0 and "b_plane1" in lst.stdout and "--array=1-4" in lst.stdout
+    # the session's own stage-3 loop (fr-mask --config) makes the same per-plane mask as the Make rule
+    cfg.write_text(cfg.read_text().replace('planes = "all"', "planes = [1]"))
+    direct = tool("fr-mask", "--config", cfg, "-o", tmp_path / "direct", "-q")
+    assert direct.returncode == 0, direct.stderr
+    with np.load(tmp_path / "direct" / "plane1" / "final_valid_idx.npz") as a, \
+            np.load(final / "plane1" / "final_valid_idx.npz") as b:
+        assert np.array_equal(a["final_valid"], b["final_valid"]) and str(a["center_file"]) == "a_plane1"
+
+
+def test_array_task_runs_one_plane(tmp_path):
+    cfg, data = _session(tmp_path / "s")
+    env = dict(ENV, SLURM_ARRAY_TASK_ID="4")  # tasks: a_plane0, a_plane1, b_plane0, b_plane1
+    p = tool("fr-compensate", "--config", cfg, "--array-task", "-q", env=env)
+    assert p.returncode == 0, p.stderr
+    out = tmp_path / "s" / "compensated_outputs"
+    assert [d.name for d in out.iterdir() if not d.name.startswith(".")] == ["b_plane1"]
+    assert json.loads((out / "b_plane1" / "compensate.json").read_text())["result_parameters"]["plane"] == 1
+    with h5py.File(out / "b_plane1" / "compensated.HDF5") as f:
+        mean = f["ch1"][...].reshape(T, H, W).mean(0)
+    assert _corr(mean, data["b"][1].mean(0)) > _corr(mean, data["b"][0].mean(0)) + 0.3
 
 
 @pytest.mark.parametrize("planes, extra, message", [

@@ -132,7 +132,7 @@ def mask_session(cfg: SessionConfig, output: Path | None, params) -> dict:
     summaries = {}
     for k in sorted({p.plane for p in recordings}):
         idx = [i for i, p in enumerate(recordings) if p.plane == k]
-        summaries[k] = tools.mask([files[i] for i in idx], plane_dir(output or cfg.final_dir, recordings[idx[0]]),
+        summaries[k] = tools.mask([files[i] for i in idx], plane_dir(Path(output or cfg.final_dir), recordings[idx[0]]),
                                   params.replace(center=idx.index(centers[idx[0]])))
     return dict(summaries[k], planes=summaries)
 
