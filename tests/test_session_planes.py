@@ -122,6 +122,11 @@ def test_session_by_planes_through_make(tmp_path):
     with np.load(tmp_path / "direct" / "plane1" / "final_valid_idx.npz") as a, \
             np.load(final / "plane1" / "final_valid_idx.npz") as b:
         assert np.array_equal(a["final_valid"], b["final_valid"]) and str(a["center_file"]) == "a_plane1"
+    # and fr-align --config aligns each plane to the center's same plane (another plane would fail the alignment)
+    aligned = tool("fr-align", "--config", cfg, "-q")
+    assert aligned.returncode == 0, aligned.stderr
+    with np.load(out / "b_plane1" / "w_to_reference.npz") as w:
+        assert float(w["alignment_correlation"]) > 0.8
 
 
 def test_array_task_runs_one_plane(tmp_path):
