@@ -145,7 +145,6 @@ class SessionConfig:
     def recording_dir(self, recording) -> Path:
         """``<output_root>/<stem>``; a multi-file recording's stem is its group's (:func:`recording_stem`)."""
         from ..io.multifile import recording_stem
-
         from .planes import PlaneRecording
 
         stem = recording.stem if isinstance(recording, (FileGroup, PlaneRecording)) else recording_stem(recording)

@@ -28,8 +28,8 @@ def session_files(cfg: SessionConfig) -> tuple[list[layout.RecordingFiles], int]
 
 
 def _files_and_centers(cfg: SessionConfig) -> tuple[list[layout.RecordingFiles], list[int], int]:
-    """Every recording's paths, per recording the index of the one it is aligned to
-    (:func:`frkit.session.planes.plane_centers`); an aligned video of a plane goes to ``final_results/plane<K>``; and the center index."""
+    """Every recording's paths (a plane's aligned video in ``final_results/plane<K>``), per recording the
+    index of the one it is aligned to (:func:`frkit.session.planes.plane_centers`), and the center index."""
     recordings = cfg.recordings()
     fmt = cfg.values(options.REPROJECT).format or "TIFF"
     files = [layout.RecordingFiles.in_folder(cfg.recording_dir(p), p.stem,
@@ -80,7 +80,8 @@ def compensate_array_task(cfg: SessionConfig, params, progress=None, env=None) -
         index = array_task_index(len(recordings), params.index_base, env)
         recording = recordings[index]
         folder = cfg.recording_dir(recording)
-        params = params.replace(device=task_device(params.device, index, env), plane=plane_of(recording, params.plane))
+        params = params.replace(device=task_device(params.device, index, env),
+                                plane=plane_of(recording, params.plane))
         return folder, tools.compensate(source_of(recording), folder, params, progress)
     tasks = stage1_tasks(cfg)
     index = array_task_index(len(tasks), params.index_base, env, "stage-1 task(s)")
@@ -122,7 +123,7 @@ def align_all(cfg: SessionConfig, params, warn=None) -> list[dict]:
 
 def mask_session(cfg: SessionConfig, output: Path | None, params) -> dict:
     """Stage 3: the session's valid-pixel mask in ``output`` (default ``final_results``); with planes, one per
-    plane in ``<output>/plane<K>`` (the summary is the last plane's, with ``planes``: every plane's)."""
+    plane in ``<output>/plane<K>`` (the summary: the last plane's, and ``planes``: plane -> its summary)."""
     if params.center is not None:
         raise OptionError("with --config the center comes from session.toml ('center')")
     files, centers, _ = _files_and_centers(cfg)
@@ -132,8 +133,8 @@ def mask_session(cfg: SessionConfig, output: Path | None, params) -> dict:
     summaries = {}
     for k in sorted({p.plane for p in recordings}):
         idx = [i for i, p in enumerate(recordings) if p.plane == k]
-        summaries[k] = tools.mask([files[i] for i in idx], plane_dir(Path(output or cfg.final_dir), recordings[idx[0]]),
-                                  params.replace(center=idx.index(centers[idx[0]])))
+        folder = plane_dir(Path(output or cfg.final_dir), recordings[idx[0]])
+        summaries[k] = tools.mask([files[i] for i in idx], folder, params.replace(center=idx.index(centers[idx[0]])))
     return dict(summaries[k], planes=summaries)
 
 
