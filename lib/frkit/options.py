@@ -298,6 +298,22 @@ class Sigma(Kind):
 
 
 @dataclass(frozen=True)
+class PlaneList(Kind):
+    """``"all"`` or a list of 0-based plane indices (configuration only)."""
+
+    def describe(self):
+        return '"all" or a list of 0-based plane indices'
+
+    def parse(self, value, text):
+        if isinstance(value, str) and value.strip().lower() == "all":
+            return "all"
+        if (isinstance(value, (list, tuple)) and value
+                and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value)):
+            return tuple(sorted(set(value)))
+        raise ValueError(f"must be {self.describe()}, not {value!r}")
+
+
+@dataclass(frozen=True)
 class Table(Kind):
     """A TOML table (configuration only)."""
 
@@ -711,6 +727,9 @@ SESSION = (
          "per <base>, named <base>.", keys=("group_files",), flags=()),
     _opt("center", None, Text(), "Reference recording; default: the lexicographic middle, (N+1)//2-1.",
          keys=("center",), flags=()),
+    _opt("planes", None, PlaneList(), "ScanImage multi-plane recordings: \"all\" or a list of planes; each "
+         "(recording, plane) is its own recording <stem>_plane<K>, aligned to the center's same plane, with its "
+         "own final_results/plane<K>/.", keys=("planes",), flags=()),
     _opt("output_root", "compensated_outputs", Text(path=True), "Stage-1/2 folders (relative to root).",
          keys=("output_root",), flags=()),
     _opt("final_results", "final_results", Text(path=True), "Stage-3 folder (relative to root).",

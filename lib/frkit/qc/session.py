@@ -28,7 +28,7 @@ from scipy import ndimage as ndi
 
 from .. import layout, tools
 from ..align import WARN_CORRELATION
-from ..errors import InputError
+from ..errors import InputError, OptionError
 from ..io.atomic import atomic_output, remove_quietly, write_json_atomic
 from ..mask import load_average, load_flow
 from ..session.stages import session_files
@@ -180,6 +180,9 @@ tr.warn td{{background:#fdd}}img{{max-width:100%;border:1px solid #ddd}}.headlin
 
 def session_report(cfg, params, progress=None) -> dict:
     """QC of every recording of the session, then report.html, session_qc.png, session_qc.json in final_results."""
+    if cfg.settings.planes is not None:  # one report compares every recording with one center
+        raise OptionError("fr-qc --config: the session report covers sessions without 'planes'; with planes, "
+                          "run fr-qc on each <stem>_plane<K> folder ('make qc' does)")
     files, center_idx = session_files(cfg)
     recordings = cfg.recordings()
     final = cfg.final_dir

@@ -14,7 +14,9 @@ files, a Bruker T-series) matching ``pattern`` outside the output trees, with
 unique stems. With ``group_files = true``, files named ``<base>_<number>.<ext>``
 (ScanImage's ``base_00001.tif``, ``base_00002.tif``; 2016+:
 ``base_00001_00001.tif``) are one recording per ``<base>``, read in number
-order and named ``<base>`` (a :class:`FileGroup`).
+order and named ``<base>`` (a :class:`FileGroup`). With ``planes``, each
+(recording, plane) pair is its own recording ``<stem>_plane<K>``
+(:mod:`frkit.session.planes`).
 """
 
 from __future__ import annotations
@@ -143,14 +145,16 @@ class SessionConfig:
     def recording_dir(self, recording) -> Path:
         """``<output_root>/<stem>``; a multi-file recording's stem is its group's (:func:`recording_stem`)."""
         from ..io.multifile import recording_stem
+        from .planes import PlaneRecording
 
-        stem = recording.stem if isinstance(recording, FileGroup) else recording_stem(recording)
+        stem = recording.stem if isinstance(recording, (FileGroup, PlaneRecording)) else recording_stem(recording)
         return self.output_dir / stem
 
     # -- recordings ---------------------------------------------------------
     def recordings(self) -> list:
         """Input files and directories: sorted (plain lexicographic), outputs excluded;
-        with ``group_files``, numbered files grouped (:func:`group_numbered`).
+        with ``group_files``, numbered files grouped (:func:`group_numbered`); with ``planes``, one
+        :class:`~frkit.session.planes.PlaneRecording` per (recording, plane).
 
         Raises InputError for an empty pattern or two inputs with one stem.
         """
@@ -172,6 +176,10 @@ class SessionConfig:
                 raise InputError(f"recordings {stems[p.stem].name} and {p.name} have the same stem '{p.stem}'; "
                                  "their outputs would collide")
             stems[p.stem] = p
+        if self.settings.planes is not None:
+            from .planes import expand_planes
+
+            found = expand_planes(found, self.settings.planes)
         return found
 
     def center_index(self, recordings: list[Path] | None = None) -> int:
@@ -184,14 +192,26 @@ def center_index(recordings: list[Path], center: str | None, root: Path) -> int:
 
     ``center`` (a path relative to ``root`` or a file name) must be one of
     the recordings; otherwise the lexicographic middle ``(N + 1) // 2 - 1``.
+    With planes (:mod:`frkit.session.planes`) the center is chosen among the
+    source recordings and the index is that of its first plane.
     """
+    from .planes import source_of
+
+    sources = []
+    for p in map(source_of, recordings):
+        if p not in sources:
+            sources.append(p)
     if center:
         want = (root / center).resolve()
-        for i, p in enumerate(recordings):
+        for p in sources:
             if p.resolve() == want or p.name == center:
-                return i
-        raise InputError(f"center '{center}' is not among the recordings ({', '.join(p.name for p in recordings)})")
-    return (len(recordings) + 1) // 2 - 1
+                break
+        else:
+            raise InputError(f"center '{center}' is not among the recordings "
+                             f"({', '.join(p.name for p in sources)})")
+    else:
+        p = sources[(len(sources) + 1) // 2 - 1]
+    return next(i for i, r in enumerate(recordings) if source_of(r) == p)
 
 
 def _load_options_json(path: Path) -> dict:
@@ -283,6 +303,9 @@ def config_from_mapping(data: dict, source: Path | None = None) -> SessionConfig
     # every value is checked now, so a bad one is reported before any work
     for key, (value, at) in entries.items():
         KNOWN_KEYS[key].parse(value, at)
+    if "plane" in entries and "planes" in entries:
+        raise OptionError(f"{where}: give plane (one plane for the whole session) or planes (each plane its own "
+                          "recording), not both")
     device = _backend_device(entries, where)
     if device is not None:
         entries["backend_params.device"] = (device, f"flow_backend/backend_params in {where}")

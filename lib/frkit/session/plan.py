@@ -19,6 +19,11 @@ same frame size and channel count) and writes, under
 Changing stage-1 parameters thus recomputes everything downstream; stage-2
 parameters or the center recompute the fields and stage 3; stage-3 output
 format only the aligned videos.
+
+With ``planes`` (:mod:`frkit.session.planes`) each recording is one plane
+(``fr-compensate --plane K``), aligned to the center's same plane; each
+plane has its own ``final_results/plane<K>/`` (fr-mask --recording), and
+``qc`` makes the per-recording reports only (no session report).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from ..io import open_video
 from ..io.atomic import partial_path, write_json_atomic
 from .config import SessionConfig
 from .chunkrules import stage1_rules
+from .planes import PlaneRecording, plane_centers, plane_dir, plane_of, source_of
 from .stages import session_files, stage1_tasks
 
 __all__ = ["plan", "check_recordings"]
@@ -47,7 +53,8 @@ def check_recordings(cfg: SessionConfig, recordings: list[Path]) -> dict[Path, i
     counts = {}
     v = cfg.values(options.COMPENSATE)
     for p in recordings:
-        with open_video(p, axes=v.axes, datasets=v.dataset, deinterleave=v.deinterleave, plane=v.plane) as r:
+        with open_video(source_of(p), axes=v.axes, datasets=v.dataset, deinterleave=v.deinterleave,
+                        plane=plane_of(p, v.plane)) as r:
             t, h, w, c = r.shape
         counts[p] = t
         if t < 2:
@@ -91,13 +98,14 @@ def reconcile_stage1(cfg: SessionConfig, recordings: list[Path], counts: dict[Pa
     another tool, without a record, is adopted: a record is written for it. An
     incomplete one is left for fr-compensate to redo. Returns stem -> action.
     """
-    params = cfg.stage_parameters(1)
-    bin_size = params["bin_size"]
+    session_params = cfg.stage_parameters(1)
+    bin_size = session_params["bin_size"]
     actions = {}
     for p in recordings:
+        params = dict(session_params, plane=p.plane) if isinstance(p, PlaneRecording) else session_params
         folder = cfg.recording_dir(p)
         rec_path = folder / layout.RECORD
-        now = describe_input(p)
+        now = describe_input(source_of(p))
         if rec_path.is_file():
             try:
                 rec = json.loads(rec_path.read_text())
@@ -139,8 +147,11 @@ def _input_args(p) -> tuple[str, str]:
     """A recording's Make prerequisites (every file it reads) and its fr-compensate argument(s)."""
     from ..io.readers import recording_files
 
-    deps = " ".join(_q(f.resolve()) for f in recording_files(p))
-    arg = " ".join(_q(f) for f in p.resolve()) if isinstance(p, tuple) else _q(p.resolve())
+    src = source_of(p)
+    deps = " ".join(_q(f.resolve()) for f in recording_files(src))
+    arg = " ".join(_q(f) for f in src.resolve()) if isinstance(src, tuple) else _q(src.resolve())
+    if isinstance(p, PlaneRecording):
+        arg += f" --plane {p.plane}"
     return deps, arg
 
 
@@ -160,6 +171,10 @@ def plan(cfg: SessionConfig) -> Path:
     _write_if_changed(state / "qc.json", json.dumps(cfg.values(options.QC).record(only_results=True),
                                                     sort_keys=True, indent=1) + "\n")
     c_stem = recordings[center].stem
+    by_plane = isinstance(recordings[center], PlaneRecording)
+    centers = {p.stem: recordings[c].stem for p, c in zip(recordings, plane_centers(recordings, center))}
+    for d in {plane_dir(final, p) for p in recordings}:
+        d.mkdir(parents=True, exist_ok=True)
     _write_if_changed(state / "center", c_stem + "\n")
     _write_if_changed(state / "recordings", "\n".join(p.stem for p in recordings) + "\n")
 
@@ -184,22 +199,57 @@ def plan(cfg: SessionConfig) -> Path:
     qc = {p.stem: _q(out / p.stem / layout.QC_JSON) for p in recordings}
     for p in recordings:
         s, d = p.stem, _q(out / p.stem)
+        c_avg = avg[centers[s]]
+        ref_arg = f" --reference-average {c_avg}" if by_plane else ""  # else from the session's one center
         deps, arg = _input_args(p)
         rules, parts = stage1_rules(deps, arg, out / p.stem, rec[s], f"{st}/stage1.json", cfg_arg, chunks[p], _q)
         intermediate += parts
         lines += rules + [
             f"{avg[s]}: {rec[s]}",
             f"\tfr-average {d} -o $@{cfg_arg}",
-            f"{wref[s]}: {avg[s]} {avg[c_stem]} {st}/stage2.json {st}/center",
-            f"\tfr-align {avg[c_stem]} {avg[s]} -o $@{cfg_arg}",
-            f"{videos[s]}: {rec[s]} {wref[s]} {avg[c_stem]} {st}/stage3.json {st}/center",
-            f"\tfr-reproject {d} {wref[s]} -o $@{cfg_arg}",
+            f"{wref[s]}: {avg[s]} {c_avg} {st}/stage2.json {st}/center",
+            f"\tfr-align {c_avg} {avg[s]} -o $@{cfg_arg}",
+            f"{videos[s]}: {rec[s]} {wref[s]} {c_avg} {st}/stage3.json {st}/center",
+            f"\tfr-reproject {d} {wref[s]} -o $@{ref_arg}{cfg_arg}",
             f"{qc[s]}: {rec[s]} {avg[s]} {deps}",
             f"\tfr-qc {d} -q",
             "",
         ]
+    if by_plane:
+        lines += _plane_stage3_rules(cfg, recordings, centers, rec, wref, avg, videos, st)
+    else:
+        lines += _session_stage3_rules(cfg_arg, final, rec, wref, avg, videos, qc, st)
+    if intermediate:  # removed by the join; not redone while compensate.json is up to date
+        lines += [".INTERMEDIATE: " + " ".join(intermediate), ""]
+    mk = state / layout.SESSION_MAKEFILE
+    _write_if_changed(mk, "\n".join(lines))
+    return mk
+
+
+def _plane_stage3_rules(cfg, recordings, centers, rec, wref, avg, videos, st) -> list[str]:
+    """Stage 3 of a session by planes: per plane, its mask from its recordings (center: the center's plane)."""
+    groups: dict[int, list] = {}
+    for p in recordings:
+        groups.setdefault(p.plane, []).append(p)
+    lines, masks = ["stage1: " + " ".join(avg.values()), "stage2: " + " ".join(wref.values())], []
+    for k, members in sorted(groups.items()):
+        npz = _q(plane_dir(cfg.final_dir, members[0]) / layout.FINAL_NPZ)
+        masks.append(npz)
+        stems = [p.stem for p in members]
+        center = stems.index(centers[stems[0]])
+        folders = " ".join(f"--recording {_q(cfg.recording_dir(p))}" for p in members)
+        lines += [f"{npz}: {' '.join(rec[s] for s in stems)} {' '.join(wref[s] for s in stems)} "
+                  f"{' '.join(avg[s] for s in stems)} {st}/center {st}/recordings",
+                  f"\tfr-mask {folders} --center {center} -o {_q(plane_dir(cfg.final_dir, members[0]))} -q"]
+    qc = [_q(cfg.recording_dir(p) / layout.QC_JSON) for p in recordings]
+    return lines + ["stage3: " + " ".join(masks) + " " + " ".join(videos.values()),
+                    "qc: " + " ".join(qc), ""]
+
+
+def _session_stage3_rules(cfg_arg, final, rec, wref, avg, videos, qc, st) -> list[str]:
+    """Stage 3 and the session report of a session with one center: one mask in final_results."""
     npz = _q(final / layout.FINAL_NPZ)
-    lines += [
+    return [
         "stage1: " + " ".join(avg.values()),
         "stage2: " + " ".join(wref.values()),
         f"{npz}: {' '.join(rec.values())} {' '.join(wref.values())} {' '.join(avg.values())} "
@@ -212,8 +262,3 @@ def plan(cfg: SessionConfig) -> Path:
         f"qc: {_q(final / layout.SESSION_QC_JSON)}",
         "",
     ]
-    if intermediate:  # removed by the join; not redone while compensate.json is up to date
-        lines += [".INTERMEDIATE: " + " ".join(intermediate), ""]
-    mk = state / layout.SESSION_MAKEFILE
-    _write_if_changed(mk, "\n".join(lines))
-    return mk

@@ -15,18 +15,28 @@ from . import status
 from .array import Task, array_task_index, task_table
 from .config import SessionConfig
 from .devices import task_device
+from .planes import PlaneRecording, plane_centers, plane_dir, plane_of, source_of
 
 __all__ = ["session_files", "stage1_tasks", "compensate_array_task", "finish_stage1", "align_all", "mask_session",
            "reproject_all"]
 
 
 def session_files(cfg: SessionConfig) -> tuple[list[layout.RecordingFiles], int]:
-    """Every recording's stage-1/2/3 paths and the center index."""
+    """Every recording's stage-1/2/3 paths and the center index (with planes: the center's first plane)."""
+    files, _, center = _files_and_centers(cfg)
+    return files, center
+
+
+def _files_and_centers(cfg: SessionConfig) -> tuple[list[layout.RecordingFiles], list[int], int]:
+    """Every recording's paths (a plane's aligned video in ``final_results/plane<K>``), per recording the
+    index of the one it is aligned to (:func:`frkit.session.planes.plane_centers`), and the center index."""
     recordings = cfg.recordings()
     fmt = cfg.values(options.REPROJECT).format or "TIFF"
     files = [layout.RecordingFiles.in_folder(cfg.recording_dir(p), p.stem,
-                                             cfg.final_dir / layout.aligned_name(p.stem, fmt)) for p in recordings]
-    return files, cfg.center_index(recordings)
+                                             plane_dir(cfg.final_dir, p) / layout.aligned_name(p.stem, fmt))
+             for p in recordings]
+    center = cfg.center_index(recordings)
+    return files, plane_centers(recordings, center), center
 
 
 def finish_stage1(folder: Path) -> None:
@@ -48,7 +58,7 @@ def stage1_tasks(cfg: SessionConfig, counts: dict | None = None) -> list[Task]:
     if counts is None and chunk_frames > 0:
         counts = {}
         for p in recordings:
-            with open_video(p) as r:
+            with open_video(source_of(p), plane=plane_of(p)) as r:
                 counts[p] = r.shape[0]
     return task_table(recordings, counts or {}, chunk_frames, cfg.values(options.COMPENSATE).bin_size)
 
@@ -70,16 +80,19 @@ def compensate_array_task(cfg: SessionConfig, params, progress=None, env=None) -
         index = array_task_index(len(recordings), params.index_base, env)
         recording = recordings[index]
         folder = cfg.recording_dir(recording)
-        params = params.replace(device=task_device(params.device, index, env))
-        return folder, tools.compensate(recording, folder, params, progress)
+        params = params.replace(device=task_device(params.device, index, env),
+                                plane=plane_of(recording, params.plane))
+        return folder, tools.compensate(source_of(recording), folder, params, progress)
     tasks = stage1_tasks(cfg)
     index = array_task_index(len(tasks), params.index_base, env, "stage-1 task(s)")
     task = tasks[index]
-    params = params.replace(device=task_device(params.device, index, env))
+    params = params.replace(device=task_device(params.device, index, env),
+                            plane=plane_of(task.recording, params.plane))
     folder = cfg.recording_dir(task.recording)
+    source = source_of(task.recording)
     if task.frames is not None:
-        return folder, tools.compensate(task.recording, folder, params.replace(frames=task.frames), progress)
-    summary = tools.compensate(task.recording, folder, params, progress)
+        return folder, tools.compensate(source, folder, params.replace(frames=task.frames), progress)
+    summary = tools.compensate(source, folder, params, progress)
     finish_stage1(folder)
     return folder, summary
 
@@ -91,9 +104,9 @@ def align_all(cfg: SessionConfig, params, warn=None) -> list[dict]:
     aligned, then one :class:`AlignmentError` names every failed one.
     ``warn(summary)`` is called for each written alignment (it may carry a warning).
     """
-    files, center = session_files(cfg)
+    files, centers, _ = _files_and_centers(cfg)
     summaries, failed = [], []
-    for f in files:
+    for f, center in zip(files, centers):
         try:
             summary = tools.align(files[center].average, f.average, f.w_to_reference, params)
         except AlignmentError as exc:
@@ -109,16 +122,26 @@ def align_all(cfg: SessionConfig, params, warn=None) -> list[dict]:
 
 
 def mask_session(cfg: SessionConfig, output: Path | None, params) -> dict:
-    """Stage 3: the session's valid-pixel mask in ``output`` (default ``final_results``)."""
+    """Stage 3: the session's valid-pixel mask in ``output`` (default ``final_results``); with planes, one per
+    plane in ``<output>/plane<K>`` (the summary: the last plane's, and ``planes``: plane -> its summary)."""
     if params.center is not None:
         raise OptionError("with --config the center comes from session.toml ('center')")
-    files, center = session_files(cfg)
-    return tools.mask(files, output or cfg.final_dir, params.replace(center=center))
+    files, centers, _ = _files_and_centers(cfg)
+    recordings = cfg.recordings()
+    if not isinstance(recordings[0], PlaneRecording):
+        return tools.mask(files, output or cfg.final_dir, params.replace(center=centers[0]))
+    summaries = {}
+    for k in sorted({p.plane for p in recordings}):
+        idx = [i for i, p in enumerate(recordings) if p.plane == k]
+        folder = plane_dir(Path(output or cfg.final_dir), recordings[idx[0]])
+        summaries[k] = tools.mask([files[i] for i in idx], folder, params.replace(center=idx.index(centers[idx[0]])))
+    return dict(summaries[k], planes=summaries)
 
 
 def reproject_all(cfg: SessionConfig, params, progress=None) -> list[dict]:
     """Stage 3: every recording's video in the center's grid (``aligned_<stem>.<ext>``)."""
-    files, center = session_files(cfg)
-    params = params.replace(reference_average=params.reference_average or str(files[center].average))
-    return [tools.reproject(f.compensated.parent, f.w_to_reference, f.aligned_video, params, progress)
-            for f in files]
+    files, centers, _ = _files_and_centers(cfg)
+    return [tools.reproject(f.compensated.parent, f.w_to_reference, f.aligned_video,
+                            params.replace(reference_average=params.reference_average or str(files[c].average)),
+                            progress)
+            for f, c in zip(files, centers)]
