@@ -1,8 +1,9 @@
 """Compare two session output trees file by file: `python3 compare-outputs.py A B` (exit 1 on a difference).
 
-Files must be byte-identical, except where the bytes hold the time they were written: records
-(`*.json` with a `created` key: their `result_parameters` must agree) and MATLAB files (the header
-says when they were created: the variables must be equal). Make's state folder (`.frkit`) and logs
+Files must be byte-identical, except where the bytes hold when or where they were written: records
+(`*.json` with a `created` key: their `result_parameters` must agree), fr-qc's `qc.json` (its
+`folder` and `inputs` name the paths and modification times it read: everything else must agree)
+and MATLAB files (the header says when they were created: the variables must be equal). Make's state folder (`.frkit`) and logs
 are skipped.
 """
 
@@ -18,6 +19,9 @@ def same(a: Path, b: Path) -> bool:
         return True
     if a.suffix == ".json":
         ja, jb = json.loads(a.read_text()), json.loads(b.read_text())
+        if ja.get("tool") == "fr-qc":
+            where = ("folder", "inputs")
+            return {k: v for k, v in ja.items() if k not in where} == {k: v for k, v in jb.items() if k not in where}
         return "created" in ja and ja.get("result_parameters") == jb.get("result_parameters")
     if a.suffix == ".mat":
         from scipy.io import loadmat
