@@ -7,29 +7,7 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
-from frkit.cli.harness import run_app
-from frkit_cmd import fr_apply_flow, fr_average, fr_compensate, fr_reproject
-
-MAINS = {"fr-apply-flow": fr_apply_flow.main, "fr-average": fr_average.main, "fr-compensate": fr_compensate.main,
-         "fr-reproject": fr_reproject.main}
-
-
-class Result:
-    def __init__(self, returncode, stderr):
-        self.returncode, self.stderr = returncode, stderr
-
-
-def run_tool(tool, *args):
-    """The tool through its command line, in this process (as tests/test_tools.py does)."""
-    import contextlib
-    import io
-
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        code = run_app(MAINS[tool].app, tool, [str(a) for a in args])
-    return Result(code, err.getvalue())
-
-
+from conftest import run_in_process as run_tool
 from frkit import options, tools
 from frkit.errors import OptionError
 from frkit.io import open_video

@@ -126,6 +126,30 @@ def _batches(reader: VideoReader):
 
 # -- tiff ---------------------------------------------------------------------------------------------------------
 
+def _write_channel_streams(reader: VideoReader, paths: list[Path], encode, *, where: Path) -> None:
+    """Stream channel ``k`` of every batch, encoded by ``encode((t, H, W)) -> bytes``, to ``paths[k]``.
+
+    Each file is written under its ``.partial`` name and renamed only when
+    every channel is complete; on any failure none of them is left behind.
+    """
+    handles = []
+    try:
+        handles = [open(partial_path(p), "wb") for p in paths]
+        for frames in _batches(reader):
+            for k, fh in enumerate(handles):
+                fh.write(encode(frames[..., k]))
+        for fh in handles:
+            fh.close()
+        for p in paths:
+            commit_partial(partial_path(p), p)
+    except OSError as exc:
+        raise OutputError(f"{where}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        for fh, p in zip(handles, paths):
+            fh.close()
+            remove_quietly(partial_path(p))
+
+
 def _write_imagej_tiff(reader: VideoReader, path: Path, rate) -> Path:
     import warnings
 
@@ -192,22 +216,7 @@ def _write_suite2p(reader: VideoReader, folder: Path, rate) -> list[str]:
     for name in SUITE2P_RECORDS + SUITE2P_RESULTS + SUITE2P_BINARIES:  # the old set goes first, records first
         remove_quietly(plane / name)
     bins = [plane / n for n in SUITE2P_BINARIES[:c]]
-    handles = []
-    try:
-        handles = [open(partial_path(p), "wb") for p in bins]
-        for frames in _batches(reader):
-            for k, fh in enumerate(handles):
-                fh.write(to_suite2p_int16(frames[..., k]).tobytes())
-        for fh in handles:
-            fh.close()
-        for p in bins:
-            commit_partial(partial_path(p), p)
-    except OSError as exc:
-        raise OutputError(f"{plane}: cannot write: {exc.strerror or exc}") from None
-    finally:
-        for fh, p in zip(handles, bins):
-            fh.close()
-            remove_quietly(partial_path(p))
+    _write_channel_streams(reader, bins, lambda frames: to_suite2p_int16(frames).tobytes(), where=plane)
     for name, record in _suite2p_records(folder, plane, reader.shape, rate).items():
         with atomic_output(plane / name) as tmp, open(tmp, "wb") as fh:
             np.save(fh, np.array(record, dtype=object), allow_pickle=True)
@@ -223,23 +232,10 @@ def _write_caiman(reader: VideoReader, folder: Path, stem: str) -> list[str]:
         if _CAIMAN_NAME.search(old.name):
             remove_quietly(old)
     paths = [folder / caiman_name(_channel_stem(stem, k, c), h, w, t) for k in range(c)]
-    handles = []
-    try:
-        handles = [open(partial_path(p), "wb") for p in paths]
-        for frames in _batches(reader):
-            for k, fh in enumerate(handles):
-                # Fortran order: each frame is stored column by column (pixel index y + H * x)
-                fh.write(np.ascontiguousarray(frames[..., k].transpose(0, 2, 1), dtype="<f4").tobytes())
-        for fh in handles:
-            fh.close()
-        for p in paths:
-            commit_partial(partial_path(p), p)
-    except OSError as exc:
-        raise OutputError(f"{folder}: cannot write: {exc.strerror or exc}") from None
-    finally:
-        for fh, p in zip(handles, paths):
-            fh.close()
-            remove_quietly(partial_path(p))
+    # Fortran order: each frame is stored column by column (pixel index y + H * x)
+    _write_channel_streams(reader, paths,
+                           lambda frames: np.ascontiguousarray(frames.transpose(0, 2, 1), dtype="<f4").tobytes(),
+                           where=folder)
     return [str(p) for p in paths]
 
 
