@@ -21,7 +21,7 @@ nothing; it measures), and pyflowreg's ``compute_between_displacement`` at
 its defaults (sigma_smooth 6, alpha_between 25, iterations_between 100), run
 in ``bench/.peer-venv`` (or ``--peer-python``) in a subprocess.
 
-    python bench/align_accuracy.py [--quick] [--methods 'default,seed 6/25,cand:6/25/2/10/6,then:1/10/4'] [--no-peer]
+    python bench/align_accuracy.py [--quick] [--methods 'default,seed 6/25,cand:6/25/2/10/6,then:1/10/4,auto:30/8'] [--no-peer]
                                    [--peer-python PY] [--speed] [--quality]
 """
 
@@ -210,6 +210,24 @@ def candidate(start_sigma, start_alpha, fine_sigma, fine_alpha, fine_levels=None
     return run
 
 
+def auto_variant(iterations, levels, fine_sigma=None, fine_alpha=None):
+    """The default schedule with the refinement's iterations and levels (and sigma, alpha) replaced."""
+    from dataclasses import replace
+
+    from frkit.align import _as_hwc, applied_schedule, one_shot, refine
+
+    params = resolve(ALIGN)
+    first, fine = applied_schedule(params)
+    fine = replace(fine, iterations=int(iterations), levels=int(levels),
+                   sigma=fine.sigma if fine_sigma is None else float(fine_sigma),
+                   alpha=fine.alpha if fine_alpha is None else (float(fine_alpha),) * 2)
+
+    def run(ref, mov):
+        ref, mov = _as_hwc(ref, "ref"), _as_hwc(mov, "mov")
+        return refine(ref, mov, one_shot(ref, mov, first, params), fine, params)
+    return run
+
+
 def then(fine_sigma, fine_alpha, fine_levels=None, fine_iterations=50):
     """The default, then one more refinement (sigma, alpha, finest levels) from its field."""
     from frkit.align import Stage, _as_hwc, refine
@@ -257,7 +275,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer cases")
     ap.add_argument("--methods", default="default,seed 6/25,one-shot 2/5",
                     help="comma-separated frkit methods (names in METHODS, cand:s0/a0/s1/a1[/levels], or "
-                         "then:s/a[/levels[/iterations]]: the default plus one more refinement)")
+                         "then:s/a[/levels[/iterations]]: the default plus one more refinement, or "
+                         "auto:iterations/levels[/s/a]: the default with its refinement's values replaced)")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--peer-python", default=str(HERE / ".peer-venv" / "bin" / "python"),
                     help="python of a venv with pyflowreg (default bench/.peer-venv)")
@@ -274,6 +293,8 @@ def main():
         if m.startswith("cand:"):
             nums = [float(x) for x in m[5:].split("/")]
             f = candidate(*nums[:4], fine_levels=int(nums[4]) if len(nums) > 4 else None)
+        elif m.startswith("auto:"):
+            f = auto_variant(*[float(x) for x in m[5:].split("/")])
         elif m.startswith("then:"):
             nums = [float(x) for x in m[5:].split("/")]
             f = then(*nums[:2], fine_levels=int(nums[2]) if len(nums) > 2 else None,
