@@ -1,7 +1,10 @@
-"""fr-align's start-up: aligning two .npy averages imports no video reader (h5py, tifffile).
+"""fr-align's start-up: aligning two .npy averages imports no video reader (h5py, tifffile) and neither
+scipy.ndimage nor skimage.
 
 Start-up time counts for a tool run once per recording (fr-align on 512 x 512 should take under 3 s on one
-core, about a third of it imports); these readers cost ~0.2 s and fr-align never reads a video.
+core, about a third of it imports); the readers cost ~0.2 s and fr-align never reads a video; scipy.ndimage
+(which skimage.registration imports) cost ~0.16 s for a Gaussian filter and a phase correlation that
+frkit.filters and frkit.rigid now compute (tests/test_filters.py checks they agree).
 """
 
 import subprocess
@@ -21,11 +24,12 @@ img = np.kron(rng.random((8, 8)), np.ones((4, 4)))
 np.save(f"{d}/ref.npy", img)
 np.save(f"{d}/mov.npy", np.roll(img, 1, axis=1))
 tools.align(f"{d}/ref.npy", f"{d}/mov.npy", f"{d}/w.npz", resolve(ALIGN))
-print(" ".join(m for m in ("h5py", "tifffile", "frkit.io.readers", "frkit.session.stages") if m in sys.modules))
+print(" ".join(m for m in ("h5py", "tifffile", "frkit.io.readers", "frkit.session.stages", "scipy.ndimage",
+                           "skimage") if m in sys.modules))
 """
 
 
-def test_fr_align_imports_no_video_reader(tmp_path):
+def test_fr_align_imports_no_video_reader_nor_ndimage(tmp_path):
     out = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "w.npz").is_file()
