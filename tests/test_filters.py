@@ -9,7 +9,7 @@ import pytest
 from scipy import ndimage as ndi
 from skimage.registration import phase_cross_correlation
 
-from frkit.filters import bilinear_sample, gaussian_smooth
+from frkit.filters import gaussian_smooth
 from frkit.rigid import _prepare, phase_correlation, rigid_shift
 
 
@@ -23,14 +23,6 @@ def test_gaussian_smooth_is_scipys_gaussian_with_reflected_borders(shape, sigma)
     assert np.allclose(got, expected, rtol=0, atol=1e-6 * np.abs(expected).max())  # float32 taps
     if img.ndim == 3:  # channels are never mixed
         assert np.allclose(gaussian_smooth(img[..., 1], sigma), got[..., 1])
-
-
-def test_bilinear_sample_is_map_coordinates_order_1_nearest():
-    rng = np.random.default_rng(1)
-    img = rng.random((30, 41))
-    rows, cols = rng.uniform(-3, 33, (20, 20)), rng.uniform(-3, 44, (20, 20))
-    expected = ndi.map_coordinates(img, [rows, cols], order=1, mode="nearest")
-    assert np.allclose(bilinear_sample(img, rows, cols), expected, atol=1e-12)
 
 
 def shifted_pair(rng, h, w, shift, noise=0.01):

@@ -1,8 +1,8 @@
-"""Gaussian smoothing and bilinear sampling of images, on frkit's compiled kernels.
+"""Gaussian smoothing of images on frkit's compiled separable filter.
 
-fr-align needs only these two image filters; taking them from
-``scipy.ndimage`` cost about 0.16 s of imports per run (a fifth of the
-start-up fr-align can avoid; it runs once per recording). The smoothing is
+fr-align smooths the averages and band-passes them for the match quality;
+taking the filter from ``scipy.ndimage`` cost about 0.16 s of imports per
+run (fr-align runs once per recording). The smoothing is
 ``scipy.ndimage.gaussian_filter`` with ``mode="reflect"`` and
 ``truncate=4`` (same taps, same borders) computed by the flow's separable
 filter :func:`frkit.flow.kernels.resize_planes` with float32 taps, so values
@@ -18,7 +18,7 @@ import numpy as np
 from .flow import kernels as K
 from .flow.pyramid import _reflect_index
 
-__all__ = ["gaussian_table", "gaussian_smooth", "bilinear_sample"]
+__all__ = ["gaussian_table", "gaussian_smooth"]
 
 
 def gaussian_table(n: int, sigma: float, truncate: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
@@ -49,17 +49,3 @@ def gaussian_smooth(img: np.ndarray, sigma: float) -> np.ndarray:
     K.resize_planes(planar, *gaussian_table(h, sigma), *gaussian_table(w, sigma), out)
     return out[0] if img.ndim == 2 else np.moveaxis(out, 0, -1)
 
-
-def bilinear_sample(img: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``img (H, W)`` at the positions ``(rows, cols)``, linearly interpolated; positions outside the frame take
-    the nearest edge value (scipy's ``map_coordinates(order=1, mode="nearest")``)."""
-    h, w = img.shape
-    y = np.clip(np.asarray(rows, dtype=np.float64), 0, h - 1)
-    x = np.clip(np.asarray(cols, dtype=np.float64), 0, w - 1)
-    y0 = np.minimum(np.floor(y).astype(np.intp), max(h - 2, 0))
-    x0 = np.minimum(np.floor(x).astype(np.intp), max(w - 2, 0))
-    ty, tx = y - y0, x - x0
-    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
-    top = img[y0, x0] * (1 - tx) + img[y0, x1] * tx
-    bottom = img[y1, x0] * (1 - tx) + img[y1, x1] * tx
-    return top * (1 - ty) + bottom * ty
