@@ -51,7 +51,7 @@ def run(inv):
                f"{summary['alignment_correlation']:.2f} -> {summary['output']}")
 
 
-main = tool_main(PROG, HELP, options.ALIGN, run)
+main = tool_main(PROG, HELP, options.ALIGN, run, skip_teardown=True)  # nothing left running: no threads, files closed
 
 if __name__ == "__main__":
     main()

@@ -16,6 +16,7 @@ The library behind the fr-* tools. Where each piece is:
                         session bundle); loads averages and fields
 ``frkit.reproject``     stage 3: a video warped into the reference grid
 ``frkit.rigid``         rigid shift by phase correlation (``--cc-init``, stage 2)
+``frkit.filters``       Gaussian smoothing of images (stage 2; no scipy.ndimage)
 ``frkit.options``       every parameter declared once (default, bounds, help,
                         session.toml keys, flags); what each tool takes
 ``frkit.tools``         one entry point per tool: inputs, parameters,

@@ -30,9 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from .errors import InputError, OptionError
+from .filters import gaussian_smooth
 from .flow.displacement import ReferencePyramid, warp
 from .flow.params import FlowParams
 from .options import ALIGN, ALIGN_AUTO, ALIGN_SEED, resolve
@@ -112,7 +112,7 @@ def _as_hwc(img: np.ndarray, name: str) -> np.ndarray:
 
 def _smooth_normalize(img: np.ndarray, sigma: float) -> np.ndarray:
     if sigma > 0:
-        img = ndi.gaussian_filter(img, sigma=(sigma, sigma, 0), mode="reflect", truncate=4.0)
+        img = gaussian_smooth(img, sigma)
     lo, hi = img.min(), img.max()
     return (img - lo) / (hi - lo + NORM_EPS)
 
@@ -194,8 +194,8 @@ def alignment_match(reference: np.ndarray, moving: np.ndarray, w: np.ndarray, we
     c = ref.shape[2]
     wts = np.full(c, 1.0 / c) if weights is None else np.asarray(weights, dtype=np.float64) / np.sum(weights)
     r, m = ((img * wts).sum(-1) for img in (ref, mov))
-    r = ndi.gaussian_filter(r, sigma) - ndi.gaussian_filter(r, background)
-    m = ndi.gaussian_filter(m, sigma) - ndi.gaussian_filter(m, background)
+    r = gaussian_smooth(r, sigma) - gaussian_smooth(r, background)
+    m = gaussian_smooth(m, sigma) - gaussian_smooth(m, background)
     h, wd = r.shape
     y, x = np.mgrid[0:h, 0:wd].astype(np.float64)
     yy, xx = y + w[..., 1], x + w[..., 0]
@@ -203,7 +203,9 @@ def alignment_match(reference: np.ndarray, moving: np.ndarray, w: np.ndarray, we
     overlap = float(inside.mean())
     if inside.sum() < 16:
         return 0.0, overlap
-    aligned = ndi.map_coordinates(m, [yy, xx], order=1, mode="nearest")
+    u, v = (np.ascontiguousarray(w[..., k], dtype=np.float64) for k in (0, 1))
+    planes = m[None].astype(np.float32)
+    aligned = warp(planes, u, v, planes, cubic=False)[0].astype(np.float64)  # bilinear; used inside only
     a, b = r[inside], aligned[inside]
     a, b = a - a.mean(), b - b.mean()
     denom = np.sqrt((a * a).sum() * (b * b).sum())

@@ -608,9 +608,10 @@ ALIGN_SEED = {"sigma_smooth": 6.0, "alpha": 25.0, "iterations": 100}
 #: the default (all three "auto"): a one-shot with the seed's smoothing and alpha as the robust start, solved down
 #: to pyramid level min_level only (0.8**6: a quarter of the resolution; sigma 6 leaves nothing finer), then a
 #: refinement at fine scale over the finest `levels` pyramid levels (None: the full pyramid). Chosen by
-#: bench/align_accuracy.py (accuracy) and its --speed (512x512 in under 3 s on one core).
+#: bench/align_accuracy.py (accuracy; 30 refinement iterations as accurate as 50) and bench/align_speed.py
+#: (the whole command on 512x512, one core).
 ALIGN_AUTO = ({"sigma_smooth": 6.0, "alpha": 25.0, "iterations": 50, "levels": None, "min_level": 6},
-              {"sigma_smooth": 2.0, "alpha": 10.0, "iterations": 50, "levels": 8, "min_level": 0})
+              {"sigma_smooth": 2.0, "alpha": 10.0, "iterations": 30, "levels": 8, "min_level": 0})
 _AUTO_HELP = ("auto (default, none of the three set): sigma {0[sigma_smooth]:g}, alpha {0[alpha]:g} as a robust "
               "coarse start, then a refinement with sigma {1[sigma_smooth]:g}, alpha {1[alpha]:g} over the finest "
               "{1[levels]} levels. Setting any of sigma_smooth/alpha_between/iterations_between runs one solve with "
