@@ -328,6 +328,15 @@ def _chunk_datasets(path: Path) -> list[str]:
         return list(f.keys())
 
 
+def _step_times(ref: dict, chunks, join_seconds: float) -> dict:
+    """Each step's seconds (inside its process) and engine, for the record: where a chunked run's time went."""
+    return {"reference": {"seconds": round(ref["elapsed_s"], 3), "engine": ref["engine"],
+                          "stage_seconds": ref["stage_seconds"]},
+            "chunks": [{"frames": [start, stop], "seconds": round(rec["elapsed_s"], 3), "engine": rec["engine"],
+                        "stage_seconds": rec["stage_seconds"]} for start, stop, _, rec in chunks],
+            "join": round(join_seconds, 3)}
+
+
 def join(folder, progress=None) -> dict:
     """Step 3: the standard stage-1 files of ``folder`` from its chunks; returns the summary.
 
@@ -408,6 +417,7 @@ def join(folder, progress=None) -> dict:
         "frames_per_s": n_frames / elapsed if elapsed > 0 else float("inf"),
         "stage_seconds": {"reference": ref["stage_seconds"].get("reference", 0.0),
                           "join": round(time.perf_counter() - t0, 3)},
+        "steps": _step_times(ref, chunks, time.perf_counter() - t0),
         "engine": ref["engine"],
         "chunks": [[start, stop] for start, stop, *_ in chunks],
     }

@@ -1,0 +1,83 @@
+"""Time chunks on several cores: the reference step's worker count never changes a byte; the Make rule gives it
+the threads of the recording's chunks; the joined record says where the time went."""
+
+import json
+import sys
+
+import pytest
+
+from frkit import layout, tools
+from frkit.chunks import join
+from frkit.session.chunkrules import reference_workers
+
+from conftest import run_tool as tool
+from test_chunks import params, write_recording
+
+T = 50  # 3 batches of test_chunks.BUFFER = 20 frames: two carried initializations
+
+
+@pytest.fixture(scope="module")
+def rec(tmp_path_factory):
+    return write_recording(tmp_path_factory.mktemp("workers") / "rec.h5", n=T)
+
+
+def reference_files(out):
+    d = out / layout.CHUNK_DIR
+    return {name: (d / name).read_bytes() for name in (layout.REFERENCE, layout.CHUNK_INITIALIZATION)}
+
+
+def test_reference_step_is_the_same_bytes_with_any_worker_count(rec, tmp_path):
+    """1 worker (chunks of 4 frames) and 3 workers (chunks of 12): same reference, same initialization chain."""
+    made = {}
+    for workers in (1, 3):
+        out = tmp_path / f"w{workers}"
+        record = tools.compensate(rec, out, params(reference_only=True, workers=workers))
+        assert record["engine"] == f"cpu ({workers} worker{'s' * (workers > 1)})"
+        assert record["parameters"]["chunk_size"] == 4 * workers  # the span sizes really differ
+        made[workers] = (reference_files(out), record["digest"])
+    assert made[1] == made[3]
+
+
+def test_chunks_from_a_many_worker_reference_join_to_the_single_worker_whole_run(rec, tmp_path):
+    tools.compensate(rec, tmp_path / "whole", params(workers=1))
+    out = tmp_path / "joined"
+    tools.compensate(rec, out, params(reference_only=True, workers=3))
+    for span in ((0, 20), (20, 50)):
+        tools.compensate(rec, out, params(frames=span, workers=1))
+    summary = join(out)
+    for name in (layout.COMPENSATED, layout.VALID_IDX, layout.FLOW, layout.STATISTICS, layout.REFERENCE):
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    steps = summary["steps"]
+    assert steps["reference"]["engine"] == "cpu (3 workers)" and steps["reference"]["seconds"] > 0
+    assert {"reference", "initialization"} <= set(steps["reference"]["stage_seconds"])
+    assert [c["frames"] for c in steps["chunks"]] == [[0, 20], [20, 50]]
+    assert all(c["engine"] == "cpu (1 worker)" and "flow" in c["stage_seconds"] for c in steps["chunks"])
+    assert steps["join"] >= 0
+    assert json.loads((out / layout.RECORD).read_text())["summary"]["steps"] == steps
+
+
+@pytest.mark.parametrize("n_workers, n_chunks, cpus, expected", [
+    (1, 2, 8, 2),    # the two chunks' threads
+    (2, 3, 8, 6),
+    (1, 20, 8, 0),   # more than the machine: all CPUs
+    (3, 3, 8, 0),
+    (0, 2, 8, 0),    # all, as the session asks
+    (-1, 2, 8, 0),
+    (1, 1, 8, 1),    # one chunk: as the session asks
+])
+def test_reference_workers(n_workers, n_chunks, cpus, expected):
+    assert reference_workers(n_workers, n_chunks, cpus) == expected
+
+
+def test_the_make_rule_gives_the_reference_step_its_chunks_threads(tmp_path):
+    write_recording(tmp_path / "rec_1.h5", n=24)
+    cfg = tmp_path / "session.toml"
+    cfg.write_text('root = "."\npattern = "rec_*.h5"\nchunk_frames = 12\nn_workers = 1\n'
+                   '[flow_options]\nbuffer_size = 12\n')
+    mk = tool(sys.executable, "-m", "frkit.session", "plan", cfg).stdout.strip()
+    lines = open(mk).read().splitlines()
+    ref = [x for x in lines if "--reference-only" in x]
+    chunks = [x for x in lines if "--frames" in x]
+    assert len(ref) == 1 and len(chunks) == 2
+    assert ref[0].endswith(f"--workers {reference_workers(1, 2)} -q")
+    assert all("--workers" not in x for x in chunks)  # session.toml's n_workers, through --config
