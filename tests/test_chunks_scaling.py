@@ -1,7 +1,9 @@
-"""Time chunks on several cores: the reference step's worker count never changes a byte; the Make rule gives it
-the threads of the recording's chunks; the joined record says where the time went."""
+"""What lets time chunks scale: the reference step's worker count never changes a byte and the Make rule gives
+it the threads of the recording's chunks; the join starts without the compute imports; the joined record says
+where the time went."""
 
 import json
+import subprocess
 import sys
 
 import pytest
@@ -81,3 +83,16 @@ def test_the_make_rule_gives_the_reference_step_its_chunks_threads(tmp_path):
     assert len(ref) == 1 and len(chunks) == 2
     assert ref[0].endswith(f"--workers {reference_workers(1, 2)} -q")
     assert all("--workers" not in x for x in chunks)  # session.toml's n_workers, through --config
+
+
+def test_the_join_process_imports_nothing_that_computes(rec, tmp_path):
+    """numba and scipy cost ~1 s per process start; the join, on every chunked recording's critical path, needs
+    neither (and must not regain them through an import)."""
+    out = tmp_path / "out"
+    tools.compensate(rec, out, params(reference_only=True))
+    tools.compensate(rec, out, params(frames=(0, T)))
+    code = ("import sys; from frkit.session.__main__ import main; rc = main(['join', sys.argv[1]]); "
+            "print(rc, sorted(m for m in ('numba', 'scipy', 'frkit.compensate', 'frkit.engine') if m in sys.modules))")
+    p = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True)
+    assert p.stdout.split() == ["0", "[]"], p.stdout + p.stderr
+    assert (out / layout.RECORD).is_file() and not (out / layout.CHUNK_DIR).exists()
