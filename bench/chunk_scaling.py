@@ -13,7 +13,8 @@ Per configuration it prints the wall time of `make -j2 all` (stages 1-3 and qc: 
 after stage 1 in every configuration) and of its stage 1 (until compensate.json), each with its
 speed-up over 1 chunk with 1 worker, and, for chunked runs, where stage 1's time went: each step's
 process from make's start to its end (a SHELL wrapper logs every recipe), the time inside the step
-(its record; the rest is starting Python, imports, loading the numba cache), and make's gaps. The
+(its record; the rest is starting Python, imports, loading the numba cache), each process's CPU
+seconds (robust on a busy machine, unlike the wall times) and make's gaps. The
 reference step and the join are a fixed cost, so the speed-up grows with the recording's length.
 Checks the chunked compensated.HDF5 is the unchunked one's bytes.
 """
@@ -38,12 +39,17 @@ BIN = Path(sys.executable).parent
 #: (name, chunks, n_workers); the first is the baseline of every speed-up
 CONFIGS = (("1 chunk, 1 worker", 1, 1), ("2 chunks, 1 worker", 2, 1), ("1 chunk, all", 1, 0),
            ("2 chunks, all", 2, 0))
-#: make's SHELL: runs the recipe with /bin/sh and logs "start end recipe" (epoch seconds)
+#: make's SHELL: runs the recipe with /bin/sh and logs "start end user sys recipe" (epoch seconds; the
+#: recipe's CPU time from the shell's `times`, not in a subshell: a forked one starts its counts at 0)
 TIMING_SHELL = """#!/bin/sh
 s=$(date +%s.%N)
 /bin/sh "$@"
 rc=$?
-printf '%s %s %s\\n' "$s" "$(date +%s.%N)" "$2" >> "$FRKIT_BENCH_TIMELINE"
+e=$(date +%s.%N)
+times > "$FRKIT_BENCH_TIMELINE.$$"
+c=$(tail -n 1 "$FRKIT_BENCH_TIMELINE.$$")
+rm -f "$FRKIT_BENCH_TIMELINE.$$"
+printf '%s %s %s %s\\n' "$s" "$e" "$c" "$2" >> "$FRKIT_BENCH_TIMELINE"
 exit $rc
 """
 
@@ -89,8 +95,14 @@ def step_name(recipe: str) -> str:
     return recipe.split()[0] + (" (stage 1)" if recipe.startswith("fr-compensate") else "")
 
 
-def run(cfg: Path, shell: Path) -> tuple[float, list[tuple[str, float, float]]]:
-    """``(wall time of make -j2 all, [(step, start, end) seconds after make's start]``."""
+def cpu_seconds(times: str) -> float:
+    """``0m1.5s`` (the shell's ``times``) in seconds."""
+    m = re.fullmatch(r"(\d+)m([\d.]+)s", times)
+    return 60 * int(m[1]) + float(m[2])
+
+
+def run(cfg: Path, shell: Path) -> tuple[float, list[tuple[str, float, float, float]]]:
+    """``(wall time of make -j2 all, [(step, start, end seconds after make's start, CPU seconds)]``."""
     log = cfg.parent / "timeline.txt"
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", FRKIT_BENCH_TIMELINE=str(log))
     mk = subprocess.run([sys.executable, "-m", "frkit.session", "plan", str(cfg)], env=env, check=True,
@@ -101,20 +113,24 @@ def run(cfg: Path, shell: Path) -> tuple[float, list[tuple[str, float, float]]]:
     wall = time.perf_counter() - t0
     steps = []
     for line in log.read_text().splitlines():
-        start, end, recipe = line.split(" ", 2)
-        steps.append((step_name(recipe), float(start) - wall0, float(end) - wall0))
+        start, end, user, system, recipe = line.split(" ", 4)
+        steps.append((step_name(recipe), float(start) - wall0, float(end) - wall0,
+                      cpu_seconds(user) + cpu_seconds(system)))
     return wall, sorted(steps, key=lambda s: s[1])
 
 
+STAGE1_STEPS = ("reference step", "join", "fr-compensate (stage 1)")  # and "chunk START:STOP"
+
+
 def stage1_end(steps) -> float:
-    return max(end for name, _, end in steps if name in ("join", "fr-compensate (stage 1)"))
+    return max(end for name, _, end, _ in steps if name in STAGE1_STEPS)
 
 
 def explain(steps, record: dict) -> list[str]:
     """Where a chunked stage 1 went: each step's process (make's view) and the time inside it (its record)."""
     inside = record["summary"]["steps"]
     rows = []
-    for name, start, end in steps:
+    for name, start, end, cpu in steps:
         if name == "reference step":
             s = inside["reference"]
             ss = s["stage_seconds"]
@@ -131,10 +147,11 @@ def explain(steps, record: dict) -> list[str]:
             detail = f"inside {inside['join']:.2f} s"
         else:
             continue
-        rows.append(f"      {name:<18} {start:6.1f} -> {end:6.1f} s  process {end - start:6.2f} s, {detail}")
-    ref = next((s, e) for n, s, e in steps if n == "reference step")
-    chunks = [(s, e) for n, s, e in steps if n.startswith("chunk ")]
-    join = next((s, e) for n, s, e in steps if n == "join")
+        rows.append(f"      {name:<18} {start:6.1f} -> {end:6.1f} s  process {end - start:6.2f} s "
+                    f"(CPU {cpu:6.2f} s), {detail}")
+    ref = next((s, e) for n, s, e, _ in steps if n == "reference step")
+    chunks = [(s, e) for n, s, e, _ in steps if n.startswith("chunk ")]
+    join = next((s, e) for n, s, e, _ in steps if n == "join")
     busy = (ref[1] - ref[0]) + (max(e for _, e in chunks) - min(s for s, _ in chunks)) + (join[1] - join[0])
     rows.append(f"      serial: reference step {ref[1] - ref[0]:.2f} s + join {join[1] - join[0]:.2f} s; "
                 f"make's gaps and waits {stage1_end(steps) - busy:.2f} s")
@@ -162,7 +179,7 @@ def main():
         for n in a.frames:
             print(f"\n{n} frames ({-(-n // 2)} per chunk)")
             print(f"  {'configuration':<20} {'make -j2 all (s)':>16} {'speed-up':>8} {'stage 1 (s)':>11} "
-                  f"{'speed-up':>8}")
+                  f"{'speed-up':>8} {'stage 1 CPU (s)':>15}")
             base, videos = None, {}
             for name, chunks, workers in CONFIGS:
                 root = tmp / f"{n}-{chunks}-{workers}"
@@ -171,14 +188,15 @@ def main():
                 wall, steps = run(cfg, shell)
                 stage1 = stage1_end(steps)
                 base = base or (wall, stage1)
-                print(f"  {name:<20} {wall:>16.1f} {base[0] / wall:>7.2f}x {stage1:>11.1f} {base[1] / stage1:>7.2f}x",
-                      flush=True)
+                cpu1 = sum(cpu for step, *_, cpu in steps if step in STAGE1_STEPS or step.startswith("chunk "))
+                print(f"  {name:<20} {wall:>16.1f} {base[0] / wall:>7.2f}x {stage1:>11.1f} {base[1] / stage1:>7.2f}x "
+                      f"{cpu1:>15.1f}", flush=True)
                 folder = root / "compensated_outputs" / "rec"
                 if chunks > 1:
                     print("\n".join(explain(steps, json.loads((folder / "compensate.json").read_text()))))
                 if a.timeline:
-                    for step, start, end in steps:
-                        print(f"      {step:<26} {start:6.1f} -> {end:6.1f} s")
+                    for step, start, end, cpu in steps:
+                        print(f"      {step:<26} {start:6.1f} -> {end:6.1f} s  (CPU {cpu:6.2f} s)")
                 videos[name] = hashlib.sha256((folder / "compensated.HDF5").read_bytes()).hexdigest()
                 shutil.rmtree(root)
             same = len(set(videos.values())) == 1
