@@ -8,7 +8,6 @@ first; rows and columns keep their own scale, so non-square frames are right.
 from __future__ import annotations
 
 import numpy as np
-from skimage.registration import phase_cross_correlation
 
 from .flow.displacement import resize
 
@@ -47,6 +46,9 @@ def rigid_shift(reference: np.ndarray, moving: np.ndarray, upsample: int = 1, wo
     mov = _prepare(moving, weights, rows, cols)
     if not np.any(ref) or not np.any(mov):
         return 0.0, 0.0
+    # local: skimage (with scipy.fft) adds ~0.1 s to every fr-compensate start, needed only with --cc-init
+    from skimage.registration import phase_cross_correlation
+
     shift, _, _ = phase_cross_correlation(ref, mov, upsample_factor=max(1, int(upsample)),
                                           normalization="phase", disambiguate=True)
     ty, tx = float(shift[0]), float(shift[1])
