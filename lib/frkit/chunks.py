@@ -41,15 +41,16 @@ import numpy as np
 
 from . import layout
 from ._version import __version__
-from .compensate import (INIT_FRAMES_CARRY, INIT_FRAMES_FIRST, _batch_plan, _carried_flow, _flow_setup,
-                         _initial_flow, _open_run, _open_writers, _prepare_outputs, _progress_counter,
-                         _remove_outputs, _run_batches)
 from .errors import InputError, OptionError
 from .flow.policy import STAT_NAMES
 from .io.atomic import commit_partial, partial_path, remove_quietly, save_npy_atomic, save_npz_atomic, \
     write_json_atomic
 from .io.writers import Hdf5VideoWriter
-from .reference import build_reference
+from .stage1_files import prepare_outputs as _prepare_outputs, progress_counter as _progress_counter, \
+    remove_outputs as _remove_outputs
+
+# frkit.compensate (numba, scipy) is imported inside the steps that compute: the join,
+# a process of its own on the critical path of every chunked recording, needs none of it.
 
 __all__ = ["reference_step", "compensate_chunk", "join", "chunk_ranges", "initialization_chain"]
 
@@ -93,6 +94,8 @@ def initialization_chain(run, ref_raw: np.ndarray, path: Path) -> None:
     the mean flow of the last frames of batch k computed from batch k's
     start. One field in memory; written under a ``.partial`` name.
     """
+    from .compensate import _batch_plan, _carried_flow, _flow_setup, _initial_flow
+
     engine = run.engine
     n_frames, height, width, _ = run.shape
     batches, _ = _batch_plan(n_frames, run.params.buffer_size, run.chunk)
@@ -128,6 +131,9 @@ def reference_step(reader, outdir: Path, params, engine, progress=None, input_in
     The final stage-1 files of ``outdir`` and every earlier chunk are
     removed: they are being replaced.
     """
+    from .compensate import INIT_FRAMES_CARRY, INIT_FRAMES_FIRST, _batch_plan, _open_run
+    from .reference import build_reference
+
     _refuse_update_reference(params)
     t0 = time.perf_counter()
     run, ref_raw, ref_indices, noise = _open_run(reader, outdir, params, engine)
@@ -211,6 +217,8 @@ def compensate_chunk(reader, outdir: Path, params, engine, frames: tuple[int, in
     Needs the shared reference of ``outdir`` (:func:`reference_step`) made
     for this input with these parameters. Returns the chunk's record.
     """
+    from .compensate import _batch_plan, _open_run, _open_writers, _run_batches
+
     _refuse_update_reference(params)
     t0 = time.perf_counter()
     outdir = Path(outdir)
@@ -328,6 +336,15 @@ def _chunk_datasets(path: Path) -> list[str]:
         return list(f.keys())
 
 
+def _step_times(ref: dict, chunks, join_seconds: float) -> dict:
+    """Each step's seconds (inside its process) and engine, for the record: where a chunked run's time went."""
+    return {"reference": {"seconds": round(ref["elapsed_s"], 3), "engine": ref["engine"],
+                          "stage_seconds": ref["stage_seconds"]},
+            "chunks": [{"frames": [start, stop], "seconds": round(rec["elapsed_s"], 3), "engine": rec["engine"],
+                        "stage_seconds": rec["stage_seconds"]} for start, stop, _, rec in chunks],
+            "join": round(join_seconds, 3)}
+
+
 def join(folder, progress=None) -> dict:
     """Step 3: the standard stage-1 files of ``folder`` from its chunks; returns the summary.
 
@@ -408,6 +425,7 @@ def join(folder, progress=None) -> dict:
         "frames_per_s": n_frames / elapsed if elapsed > 0 else float("inf"),
         "stage_seconds": {"reference": ref["stage_seconds"].get("reference", 0.0),
                           "join": round(time.perf_counter() - t0, 3)},
+        "steps": _step_times(ref, chunks, time.perf_counter() - t0),
         "engine": ref["engine"],
         "chunks": [[start, stop] for start, stop, *_ in chunks],
     }

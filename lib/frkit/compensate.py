@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -35,10 +34,10 @@ from ._version import __version__
 from .accumulate import add_frames
 from .binned import binned
 from .engine import RigidInit
-from .errors import InputError, OptionError, OutputError
+from .errors import InputError, OptionError
 from .flow.params import FlowParams
 from .flow.policy import STAT_NAMES
-from .io.atomic import partial_path, save_npy_atomic, save_npz_atomic, write_json_atomic
+from .io.atomic import save_npy_atomic, save_npz_atomic, write_json_atomic
 from .io.handoff import handoff_outputs
 from .io.writers import Hdf5VideoWriter
 from .noise import ALPHA_FLOOR, NOISE_FRAMES, auto_alpha, noise_variance
@@ -46,6 +45,8 @@ from .options import QUALITY_MIN_LEVEL
 from .pipelining import BackgroundWriter, ReadAhead
 from .preprocess import Preprocessor, check_finite, expand_sigma
 from .reference import build_reference, default_reference_frames
+from .stage1_files import prepare_outputs as _prepare_outputs, progress_counter as _progress_counter, \
+    remove_outputs as _remove_outputs
 
 __all__ = ["compensate_recording", "flow_params", "describe_input"]
 
@@ -268,41 +269,6 @@ def _load_reference_file(path: str, shape) -> np.ndarray:
     if not np.isfinite(ref).all():
         raise InputError(f"{path}: reference contains NaN or Inf")
     return ref
-
-
-def _remove_outputs(outdir: Path, names) -> None:
-    for name in names:
-        for p in (outdir / name, partial_path(outdir / name)):
-            if p.exists():
-                p.unlink()
-
-
-def _prepare_outputs(outdir: Path) -> None:
-    """A writable folder without the results this run replaces.
-
-    A stale result must not survive a failed rerun: the record goes first
-    (it marks a complete set), then the outputs (pyflowreg reads
-    ``compensated.hdf5`` before ``.HDF5``: a stale one must go too).
-    """
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{outdir}: cannot create output directory ({exc.strerror})") from None
-    if not os.access(outdir, os.W_OK | os.X_OK):
-        raise OutputError(f"{outdir}: output directory is not writable")
-    _remove_outputs(outdir, reversed(layout.COMPENSATE_OUTPUTS + layout.COMPENSATED_ALIASES))
-
-
-def _progress_counter(progress, total: int):
-    done = 0
-
-    def advance(k):
-        nonlocal done
-        done += k
-        if progress is not None:
-            progress(done, total)
-
-    return advance
 
 
 def _open_writers(run: _Run) -> list:

@@ -12,10 +12,6 @@ import sys
 
 from ..cli.harness import fail
 from ..errors import FrkitError
-from .config import load_config
-from .array import format_task_table
-from .plan import plan
-from .stages import stage1_tasks
 
 PROG = "frkit-session"
 
@@ -23,6 +19,17 @@ PROG = "frkit-session"
 def main(argv=None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     try:
+        if len(args) == 2 and args[0] == "join":  # first, and its imports only: a step of every chunked recording
+            from ..chunks import join
+
+            join(args[1])
+            return 0
+        # the other commands read session.toml (plan also opens the recordings)
+        from .config import load_config
+        from .array import format_task_table
+        from .plan import plan
+        from .stages import stage1_tasks
+
         if len(args) == 2 and args[0] == "plan":
             print(plan(load_config(args[1])))
             return 0
@@ -34,11 +41,6 @@ def main(argv=None) -> int:
             n = {"recordings": lambda: len(cfg.recordings()), "tasks": lambda: len(stage1_tasks(cfg)),
                  "references": lambda: len(cfg.recordings()) if cfg.settings.chunk_frames > 0 else 0}
             print(n[args[2]]())
-            return 0
-        if len(args) == 2 and args[0] == "join":
-            from ..chunks import join
-
-            join(args[1])
             return 0
     except FrkitError as exc:
         return fail(PROG, str(exc), exc.exit_code)

@@ -202,7 +202,8 @@ def plan(cfg: SessionConfig) -> Path:
         c_avg = avg[centers[s]]
         ref_arg = f" --reference-average {c_avg}" if by_plane else ""  # else from the session's one center
         deps, arg = _input_args(p)
-        rules, parts = stage1_rules(deps, arg, out / p.stem, rec[s], f"{st}/stage1.json", cfg_arg, chunks[p], _q)
+        rules, parts = stage1_rules(deps, arg, out / p.stem, rec[s], f"{st}/stage1.json", cfg_arg, chunks[p], _q,
+                                    cfg.values(options.COMPENSATE).workers)
         intermediate += parts
         lines += rules + [
             f"{avg[s]}: {rec[s]}",
