@@ -87,6 +87,7 @@ def test_flow_stats_equal_numpy():
 
 def test_residual_stride_spreads_the_sample_over_the_recording():
     assert residual_stride(150, 200) == 1 and residual_stride(1000, 200) == 5 and residual_stride(1001, 200) == 6
+    assert residual_stride(300) == 3  # the default: about RESIDUAL_FRAMES frames
     assert residual_stride(10 ** 6, None) == 1
 
 

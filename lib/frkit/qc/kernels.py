@@ -31,6 +31,22 @@ PAIR_SUMS = ("n", "st", "stt", "sx", "sxx", "sxt", "sc", "scc", "sct")
 
 
 @nb.njit(**_jit)
+def _gray_row(frames, i, y, row):
+    """``row[:] =`` the channel mean of row ``y`` of frame ``i`` of ``frames`` ``(n, H, W, C)``, as float64."""
+    w, c = frames.shape[2], frames.shape[3]
+    if c == 1:  # the common case, as its own loop: it vectorizes
+        for x in range(w):
+            row[x] = np.float64(frames[i, y, x, 0])
+    else:
+        inv_c = 1.0 / c
+        for x in range(w):
+            g = 0.0
+            for k in range(c):
+                g += np.float64(frames[i, y, x, k])
+            row[x] = g * inv_c
+
+
+@nb.njit(**_jit)
 def raw_frame_stats(frames, ceiling, frame_max, b, binned, out):
     """Per frame of ``frames`` ``(n, H, W, C)``: brightness, saturation and a binned copy, in one sweep.
 
@@ -41,11 +57,11 @@ def raw_frame_stats(frames, ceiling, frame_max, b, binned, out):
     :func:`frkit.qc.measures.saturated_fraction`). ``binned[i]`` ``(H // b,
     W // b)`` gets the means of ``b x b`` blocks of the channel mean (rows and
     columns beyond whole blocks dropped, as :class:`~frkit.qc.measures.Template`
-    bins).
+    bins). ``frames`` must be C-contiguous.
     """
     n, h, w, c = frames.shape
+    samples = frames.reshape(n, h, w * c)
     hb, wb = h // b, w // b
-    inv_c = 1.0 / c
     inv_block = 1.0 / (b * b)
     npx = h * w
     row = np.empty(w, dtype=np.float64)
@@ -56,30 +72,31 @@ def raw_frame_stats(frames, ceiling, frame_max, b, binned, out):
         count = 0
         top = -np.inf
         for y in range(h):
+            _gray_row(frames, i, y, row)
             for x in range(w):
-                g = 0.0
-                for k in range(c):
-                    v = np.float64(frames[i, y, x, k])
-                    g += v
-                    if frame_max:
-                        if v > top:
-                            top = v
-                            count = 1
-                        elif v == top:
-                            count += 1
-                    elif v >= ceiling:
+                s += row[x]
+                ss += row[x] * row[x]
+            line = samples[i, y]
+            if frame_max:
+                for j in range(w * c):
+                    v = np.float64(line[j])
+                    if v > top:
+                        top = v
+                        count = 1
+                    elif v == top:
                         count += 1
-                g *= inv_c
-                row[x] = g
-                s += g
-                ss += g * g
+            else:
+                for j in range(w * c):
+                    count += np.float64(line[j]) >= ceiling
             yb = y // b
             if yb < hb:
                 if y % b == 0:
                     acc[:] = 0.0
                 for xb in range(wb):
-                    for x in range(xb * b, xb * b + b):
-                        acc[xb] += row[x]
+                    t = 0.0
+                    for q in range(b):
+                        t += row[xb * b + q]
+                    acc[xb] += t
                 if y % b == b - 1:
                     for xb in range(wb):
                         binned[i, yb, xb] = acc[xb] * inv_block
@@ -100,9 +117,9 @@ def pair_sums(x, cor, valid, has_mask, t, sums, x_total, cor_total, valid_all):
     ``x_total``, ``cor_total`` ``(H, W)`` (sums of the channel means over the
     frames, for the mean images) and ``valid_all &= valid``.
     """
-    n, h, w, cx = x.shape
-    cc = cor.shape[3]
-    inv_x, inv_c = 1.0 / cx, 1.0 / cc
+    n, h, w = x.shape[0], x.shape[1], x.shape[2]
+    gx = np.empty(w, dtype=np.float64)
+    gc = np.empty(w, dtype=np.float64)
     for i in range(n):
         nv = 0.0
         st = 0.0
@@ -114,33 +131,42 @@ def pair_sums(x, cor, valid, has_mask, t, sums, x_total, cor_total, valid_all):
         scc = 0.0
         sct = 0.0
         for y in range(h):
-            for xx in range(w):
-                gx = 0.0
-                for k in range(cx):
-                    gx += np.float64(x[i, y, xx, k])
-                gx *= inv_x
-                gc = 0.0
-                for k in range(cc):
-                    gc += np.float64(cor[i, y, xx, k])
-                gc *= inv_c
-                x_total[y, xx] += gx
-                cor_total[y, xx] += gc
-                ok = True
-                if has_mask:
-                    ok = valid[i, y, xx] != 0
-                    if not ok:
-                        valid_all[y, xx] = False
-                if ok:
-                    tv = t[y, xx]
-                    nv += 1.0
+            _gray_row(x, i, y, gx)
+            _gray_row(cor, i, y, gc)
+            for p in range(w):
+                x_total[y, p] += gx[p]
+                cor_total[y, p] += gc[p]
+            if not has_mask:
+                for p in range(w):
+                    tv = t[y, p]
                     st += tv
                     stt += tv * tv
-                    sx += gx
-                    sxx += gx * gx
-                    sxt += gx * tv
-                    sc += gc
-                    scc += gc * gc
-                    sct += gc * tv
+                    sx += gx[p]
+                    sxx += gx[p] * gx[p]
+                    sxt += gx[p] * tv
+                    sc += gc[p]
+                    scc += gc[p] * gc[p]
+                    sct += gc[p] * tv
+                nv += w
+                continue
+            for p in range(w):
+                if valid[i, y, p] == 0:
+                    valid_all[y, p] = False
+            for p in range(w):
+                # select, not multiply by the mask: a NaN outside the valid pixels must not count
+                ok = valid[i, y, p] != 0
+                tv = t[y, p] if ok else 0.0
+                a = gx[p] if ok else 0.0
+                c = gc[p] if ok else 0.0
+                nv += 1.0 if ok else 0.0
+                st += tv
+                stt += tv * tv
+                sx += a
+                sxx += a * a
+                sxt += a * tv
+                sc += c
+                scc += c * c
+                sct += c * tv
         sums[i, 0] = nv
         sums[i, 1] = st
         sums[i, 2] = stt
@@ -170,9 +196,8 @@ def flow_stats(u, v, out):
                 s += m
                 su += a
                 sv += b
-                if m > top or m != m:
-                    top = m
+                top = m if m > top else top
         out[i, 0] = s / npx
-        out[i, 1] = top
+        out[i, 1] = top if s == s else np.nan  # a NaN anywhere makes the sum NaN: the maximum is NaN too
         out[i, 2] = su / npx
         out[i, 3] = sv / npx

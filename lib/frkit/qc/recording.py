@@ -47,7 +47,7 @@ RULES = {
 #: the residual motion is measured on about this many evenly spaced corrected frames (every frame of a
 #: shorter recording): its median and 95th percentile need a sample, not every frame, and the patch
 #: cross-correlations are the pass's dearest step (bench/qc_cost.py); other frames' residual_px is empty
-RESIDUAL_FRAMES = 200
+RESIDUAL_FRAMES = 100
 
 #: qc_frames.csv columns, in order
 FRAME_COLUMNS = ("frame", "mean_displacement", "max_displacement", "mean_u", "mean_v", "correlation_raw",
