@@ -37,8 +37,13 @@ def contrast(*images, low: float = 1.0, high: float = 99.5) -> tuple[float, floa
 
 
 def _import_matplotlib() -> None:
+    """Import what drawing a figure imports (figure() brings in axes, projections, dates, ... on first use)."""
     try:
-        from matplotlib.backends import backend_agg  # noqa: F401  (imports matplotlib.figure too)
+        import matplotlib.figure  # noqa: F401
+        from matplotlib.backends import backend_agg  # noqa: F401
+        from PIL import Image
+
+        Image.preinit()  # the image plugins PIL loads on the first save
     except ImportError:  # figure() reports it, in the caller's thread
         pass
 
