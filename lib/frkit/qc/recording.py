@@ -86,7 +86,7 @@ class Stage1Inputs:
         return {k: v for k, v in roles.items() if v is not None}
 
     def describe(self) -> dict:
-        from ..compensate import describe_input
+        from ..io.describe import describe_input
 
         described = {k: _stat(p) for k, p in self.files().items() if not k.startswith("raw")}
         return {**described, "raw": describe_input(self.raw)}
