@@ -133,3 +133,37 @@ def test_residual_motion_on_a_subsample_is_the_full_measure_and_the_known_motion
     with open(tmp_path / "f.csv", newline="") as fh:
         cells = [r["residual_px"] for r in csv.DictReader(fh)]
     assert [i for i, c in enumerate(cells) if c != ""] == list(range(0, t, k))
+
+
+def _folder(root, frames, t):
+    """A stage-1 folder whose corrected video is ``frames`` (T, H, W) and raw recording too."""
+    root.mkdir()
+    with h5py.File(root / "raw.h5", "w") as f:
+        f["mov"] = frames[:t]
+    d = root / "stage1"
+    d.mkdir()
+    with h5py.File(d / layout.COMPENSATED, "w") as f:
+        f["ch1"] = frames[:t]
+    with h5py.File(d / layout.VALID_IDX, "w") as f:
+        f["idx"] = np.ones(frames[:t].shape, dtype=np.uint8)
+    (d / layout.RECORD).write_text(json.dumps({"tool": "fr-compensate", "input": {"path": str(root / "raw.h5")},
+                                               "parameters": {"bin_size": 1}}))
+    return d
+
+
+def test_pass_memory_does_not_grow_with_the_length(tmp_path):
+    import tracemalloc
+
+    frames = SyntheticSession(64, 80, 400, seed=2, shift_px=2.0, warp_px=0.5, margin=30).frames()[..., 0]
+    peaks = []
+    for t in (80, 400):
+        d = _folder(tmp_path / f"t{t}", frames, t)
+        measure(find_inputs(d))  # compiled kernels loaded before tracing
+        tracemalloc.start()
+        measure(find_inputs(d))
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    frame = 64 * 80 * 8  # one float64 frame
+    # 320 more frames add their per-frame numbers (a few hundred bytes each), never their pixels
+    assert peaks[1] < peaks[0] + 20 * frame, peaks
+    assert peaks[1] < 200 * frame  # and the batch of 32 frames sets the scale
