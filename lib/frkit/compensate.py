@@ -38,6 +38,7 @@ from .errors import InputError, OptionError
 from .flow.params import FlowParams
 from .flow.policy import STAT_NAMES
 from .io.atomic import save_npy_atomic, save_npz_atomic, write_json_atomic
+from .io.describe import describe_input  # its home is light: fr-qc and the planner need no engine
 from .io.handoff import handoff_outputs
 from .io.writers import Hdf5VideoWriter
 from .noise import ALPHA_FLOOR, NOISE_FRAMES, auto_alpha, noise_variance
@@ -64,32 +65,6 @@ def flow_params(params, alpha=None) -> FlowParams:
     if params.alpha == "auto" or alpha is not None:
         params = params.replace(alpha=alpha if alpha is not None else (ALPHA_FLOOR, ALPHA_FLOOR))
     return FlowParams.from_values(params, min_level, params.weight)
-
-
-def describe_input(path) -> dict:
-    """Path, size and modification time of an input (for the record and stage-1 staleness).
-
-    A recording of several files (a directory, glob, list or T-series
-    folder) is described by its directory (or pattern), the total size, the
-    newest modification time and the file count, so adding, removing or
-    changing any file of the group makes the record stale.
-    """
-    from .io.readers import recording_files
-
-    if isinstance(path, (list, tuple)) and len(path) == 1:
-        path = path[0]
-    if isinstance(path, (str, Path)) and Path(path).is_file():
-        p = Path(path)
-        st = p.stat()
-        return {"path": str(p.resolve()), "size": st.st_size, "mtime": st.st_mtime}
-    files = recording_files(path)
-    stats = [f.stat() for f in files]
-    where = Path(path).resolve() if isinstance(path, (str, Path)) and Path(path).is_dir() else \
-        [str(f.resolve()) for f in files][0] + f" (+{len(files) - 1} files)"
-    # source: the recording as open_video takes it again (fr-qc reopens it from the record)
-    source = str(Path(path).resolve()) if isinstance(path, (str, Path)) else [str(Path(p).resolve()) for p in path]
-    return {"path": str(where), "size": sum(s.st_size for s in stats), "mtime": max(s.st_mtime for s in stats),
-            "files": len(files), "source": source}
 
 
 class _Timer:

@@ -292,6 +292,7 @@ def qc(stage1, output, params, progress=None) -> dict:
     ``output`` is a folder (default: the stage-1 folder). The raw recording
     is ``params.input``, else the one its ``compensate.json`` names.
     """
+    from .qc.figures import import_in_background
     from .qc.outputs import clear_outputs, write_recording_outputs
     from .qc.recording import find_inputs, measure
 
@@ -301,6 +302,11 @@ def qc(stage1, output, params, progress=None) -> dict:
         raise OutputError(f"{output}: exists and is not a directory")
     check_outputs(list(inputs.files().values()), [output / n for n in layout.QC_OUTPUTS])
     clear_outputs(output)
-    summary, frames, images = measure(inputs, progress=progress)
+    importing = import_in_background()  # matplotlib, for qc.png, while the pass measures
+    try:
+        summary, frames, images = measure(inputs, progress=progress)
+    except Exception:
+        importing.join()  # no import left running while the interpreter exits on the error
+        raise
     write_recording_outputs(output, summary, frames, images, f"{inputs.folder.name}: {summary['frames']} frames")
     return {**summary, "output": str(output)}

@@ -21,12 +21,13 @@ O(batch). The definitions (also in the README, "Quality control"):
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import fft as sfft
-from scipy import ndimage as ndi
 
-__all__ = ["gray", "frame_correlation", "frame_correlations", "crispness", "crispness_region", "Template", "patch_grid",
-           "band_seam", "band_spread", "saturated_fraction", "running_median", "robust_z"]
+__all__ = ["gray", "frame_correlation", "frame_correlations", "correlation_from_sums", "crispness", "crispness_region",
+           "Template", "patch_grid", "band_seam", "band_spread", "saturated_fraction", "running_median", "robust_z"]
 
 
 def gray(frames: np.ndarray) -> np.ndarray:
@@ -65,20 +66,33 @@ def frame_correlations(frame_sets, template: np.ndarray, valid: np.ndarray | Non
     for frames in frame_sets:
         f = np.asarray(frames, dtype=np.float64).reshape(n_frames, -1)
         fm = f if m is None else np.where(m, f, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sf, sff, sft = fm.sum(axis=1), np.einsum("ij,ij->i", fm, fm), fm @ t
-            cov = sft - sf * st / n
-            var_f, var_t = sff - sf * sf / n, stt - st * st / n
-            r = cov / np.sqrt(var_f * var_t)
-        r[(n < 2) | ~np.isfinite(r) | (var_f <= 1e-12 * np.maximum(sff, 1e-300))] = np.nan
-        out.append(np.clip(r, -1.0, 1.0))
+        out.append(correlation_from_sums(n, st, stt, fm.sum(axis=1), np.einsum("ij,ij->i", fm, fm), fm @ t))
     return out
+
+
+def correlation_from_sums(n, st, stt, sf, sff, sft) -> np.ndarray:
+    """Pearson r per frame from its sums over the valid pixels (``(n_frames,)`` each).
+
+    ``n`` pixels, the centred template's ``st`` = sum t, ``stt`` = sum t^2,
+    the frame's ``sf``, ``sff`` and ``sft`` = sum f t. NaN where fewer than
+    two pixels are valid or the frame is constant over them.
+    """
+    n, st, stt, sf, sff, sft = (np.asarray(a, dtype=np.float64) for a in (n, st, stt, sf, sff, sft))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = sft - sf * st / n
+        var_f, var_t = sff - sf * sf / n, stt - st * st / n
+        r = cov / np.sqrt(var_f * var_t)
+    r[(n < 2) | ~np.isfinite(r) | (var_f <= 1e-12 * np.maximum(sff, 1e-300))] = np.nan
+    return np.clip(r, -1.0, 1.0)
 
 
 def crispness_region(valid_all: np.ndarray) -> np.ndarray:
     """The pixels crispness sums over: valid in every frame, eroded by one pixel (all pixels if none)."""
-    m = ndi.binary_erosion(np.asarray(valid_all, dtype=bool), iterations=1, border_value=0)
-    return m if m.any() else np.ones_like(m, dtype=bool)
+    v = np.asarray(valid_all, dtype=bool)
+    m = np.zeros_like(v)  # a pixel stays when it and its 4 neighbours are valid; the border never does
+    c = v[1:-1, 1:-1]
+    m[1:-1, 1:-1] = c & v[:-2, 1:-1] & v[2:, 1:-1] & v[1:-1, :-2] & v[1:-1, 2:]
+    return m if m.any() else np.ones_like(v)
 
 
 def crispness(mean_image: np.ndarray, region: np.ndarray | None = None) -> float:
@@ -142,7 +156,11 @@ class Template:
         gives ``(dx, dy)`` (the constant flow that warps it back), as
         :func:`frkit.rigid.rigid_shift`.
         """
-        x = _prepare(self._patches(self._bin(np.asarray(frames, dtype=np.float32))), self.window)
+        return self.shifts_binned(self._bin(np.asarray(frames, dtype=np.float32)))
+
+    def shifts_binned(self, binned: np.ndarray) -> np.ndarray:
+        """:meth:`shifts` of frames already binned by ``self.bin`` (``(n, H // bin, W // bin)``)."""
+        x = _prepare(self._patches(np.asarray(binned, dtype=np.float32)), self.window)
         # workers: the batch's transforms on every core (as fr-compensate uses them)
         cc = sfft.irfft2(sfft.rfft2(x, workers=-1) * self.ref_fft, s=(self.ph, self.pw), workers=-1)
         n, p = cc.shape[:2]
@@ -214,13 +232,19 @@ def saturated_fraction(frames: np.ndarray) -> np.ndarray:
 
 
 def running_median(x: np.ndarray, half: int = 5) -> np.ndarray:
-    """Median over ``[t - half, t + half]`` (clipped at the ends), ignoring NaN; ``(T,)`` or ``(T, k)``."""
+    """Median over ``[t - half, t + half]`` (clipped at the ends), ignoring NaN; ``(T,)`` or ``(T, k)``.
+
+    A window without a finite value gives 0.
+    """
     x = np.asarray(x, dtype=np.float64)
-    out = np.empty_like(x)
-    for t in range(x.shape[0]):
-        with np.errstate(all="ignore"):
-            seg = x[max(0, t - half): t + half + 1]
-            out[t] = np.nanmedian(seg, axis=0) if np.isfinite(seg).any() else np.nan
+    if x.shape[0] == 0:
+        return x.copy()
+    pad = np.full((x.shape[0] + 2 * half,) + x.shape[1:], np.nan)
+    pad[half: half + x.shape[0]] = x  # NaN beyond the ends: nanmedian then sees the clipped window
+    windows = np.lib.stride_tricks.sliding_window_view(pad, 2 * half + 1, axis=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
+        out = np.nanmedian(windows, axis=-1)
     return np.nan_to_num(out)
 
 

@@ -21,9 +21,11 @@ from .. import layout
 from .._version import __version__
 from ..errors import FrkitError, InputError
 from ..io import open_video
+from . import kernels as K
 from . import measures as M
 
-__all__ = ["Stage1Inputs", "find_inputs", "measure", "RULES", "FRAME_COLUMNS"]
+__all__ = ["Stage1Inputs", "find_inputs", "measure", "residual_stride", "RULES", "FRAME_COLUMNS",
+           "RESIDUAL_FRAMES"]
 
 #: the bad-frame rules and verdict thresholds (one home; the README quotes them)
 RULES = {
@@ -41,6 +43,11 @@ RULES = {
     "few_bad_fraction": 0.01,      # bad frames: none, few (<= 1 %), many
     "large_displacement_fraction": 0.1,  # displacement "large" when p95 of max > 10 % of the frame's side
 }
+
+#: the residual motion is measured on about this many evenly spaced corrected frames (every frame of a
+#: shorter recording): its median and 95th percentile need a sample, not every frame, and the patch
+#: cross-correlations are the pass's dearest step (bench/qc_cost.py); other frames' residual_px is empty
+RESIDUAL_FRAMES = 100
 
 #: qc_frames.csv columns, in order
 FRAME_COLUMNS = ("frame", "mean_displacement", "max_displacement", "mean_u", "mean_v", "correlation_raw",
@@ -79,7 +86,7 @@ class Stage1Inputs:
         return {k: v for k, v in roles.items() if v is not None}
 
     def describe(self) -> dict:
-        from ..compensate import describe_input
+        from ..io.describe import describe_input
 
         described = {k: _stat(p) for k, p in self.files().items() if not k.startswith("raw")}
         return {**described, "raw": describe_input(self.raw)}
@@ -167,13 +174,11 @@ class _Displacement:
         """``(b - a, 4)``: mean and max displacement length, mean u, mean v (NaN where unknown)."""
         out = np.full((b - a, 4), np.nan)
         if self.file is not None:
-            try:
-                u, v = np.asarray(self.u[a:b], np.float64), np.asarray(self.v[a:b], np.float64)
+            try:  # as stored (float32): the kernel sums in float64 without a converted copy
+                u, v = self.u[a:b], self.v[a:b]
             except (OSError, ValueError) as exc:
                 raise InputError(f"{self.file.filename}: cannot read frames {a}..{b - 1}: {exc}") from None
-            mag = np.hypot(u, v)
-            out[:, 0], out[:, 1] = mag.mean(axis=(1, 2)), mag.max(axis=(1, 2))
-            out[:, 2], out[:, 3] = u.mean(axis=(1, 2)), v.mean(axis=(1, 2))
+            K.flow_stats(K.ready(u), K.ready(v), out)
         elif self.stats is not None:
             out[:, 0], out[:, 1] = self.stats["mean_disp"][a:b], self.stats["max_disp"][a:b]
         return out
@@ -209,10 +214,13 @@ def _group(values: np.ndarray, n_groups: int, size: int, how) -> np.ndarray:
     return np.array([how(values[i * size:(i + 1) * size]) for i in range(n_groups)])
 
 
-def measure(inputs: Stage1Inputs, batch: int = 32, progress=None) -> tuple[dict, dict, dict]:
+def measure(inputs: Stage1Inputs, batch: int = 32, progress=None,
+            residual_frames: int | None = RESIDUAL_FRAMES) -> tuple[dict, dict, dict]:
     """Measure one stage-1 folder; returns ``(summary, per-frame columns, images)``.
 
     ``images``: ``mean_raw``, ``mean_corrected`` (H, W), ``valid_all`` (H, W) bool.
+    ``residual_frames``: measure the residual motion on about that many evenly
+    spaced frames (:func:`residual_stride`; None: on every frame).
     """
     progress = progress or (lambda done, total: None)
     opened = []
@@ -241,7 +249,7 @@ def measure(inputs: Stage1Inputs, batch: int = 32, progress=None) -> tuple[dict,
                 raise InputError(f"{inputs.idx}: masks are {mask.shape[:3]} but the video is {(t, h, w)}")
         disp = _Displacement(inputs, t, (h, w))
         opened.append(disp)
-        return _measure(inputs, corrected, raw, mask, disp, batch, progress)
+        return _measure(inputs, corrected, raw, mask, disp, batch, progress, residual_frames)
     except (OSError, RuntimeError) as exc:
         raise InputError(f"{inputs.folder}: cannot read: {exc}") from None
     finally:
@@ -249,50 +257,64 @@ def measure(inputs: Stage1Inputs, batch: int = 32, progress=None) -> tuple[dict,
             r.close()
 
 
-def _measure(inputs, corrected, raw, mask, disp, batch, progress):
+def residual_stride(frames: int, sample: int | None = RESIDUAL_FRAMES) -> int:
+    """Measure the residual motion on every ``stride``-th frame: about ``sample`` evenly spaced frames (None: all)."""
+    return 1 if not sample else max(1, -(-frames // int(sample)))
+
+
+def _measure(inputs, corrected, raw, mask, disp, batch, progress, residual_frames=RESIDUAL_FRAMES):
     t, h, w, c = corrected.shape
     b, tr = inputs.bin_size, raw.shape[0]
     template = _template(inputs, corrected, batch)
+    centred = template - template.mean()
     coarse = max(1, int(math.ceil(max(h, w) / 128)))  # the raw rigid shift: jumps are large, a coarse grid does
     rigid = M.Template(template, (1, 1), bin=coarse)
     local = M.Template(template, M.patch_grid(h, w))
     bands = M.Template(template, (int(np.clip(h // 16, 4, 6)), 1), bin=coarse)
+    stride = residual_stride(t, residual_frames)
     cols = {k: np.full(t, np.nan) for k in ("corr_raw", "corr_cor", "residual", "sx", "sy")}
     disp_cols = np.full((t, 4), np.nan)
     per_raw = {k: np.zeros(tr) for k in ("std", "mean", "sat", "tear", "spread")}
     raw_sum, cor_sum = np.zeros((h, w)), np.zeros((h, w))
     valid_all = np.ones((h, w), dtype=bool)
+    if np.issubdtype(raw.dtype, np.integer):
+        ceiling, frame_max = float(np.iinfo(raw.dtype).max), False
+    else:  # floats have no ceiling: the frame's own maximum, as measures.saturated_fraction
+        ceiling, frame_max = math.inf, True
+    no_mask = np.zeros((1, 1, 1), dtype=np.uint8)
     for a in range(0, t, batch):
         z = min(t, a + batch)
-        rb = raw.read(a * b, min(tr, z * b))
-        rg_all = M.gray(rb)
-        flat = rg_all.reshape(len(rg_all), -1)
-        mean = flat.mean(axis=1)
-        per_raw["mean"][a * b: a * b + len(rb)] = mean
-        per_raw["std"][a * b: a * b + len(rb)] = np.sqrt(np.maximum(
-            np.einsum("ij,ij->i", flat, flat) / flat.shape[1] - mean * mean, 0.0))
-        per_raw["sat"][a * b: a * b + len(rb)] = M.saturated_fraction(rb)
-        band_shifts = bands.shifts(rg_all)
-        per_raw["tear"][a * b: a * b + len(rb)] = M.band_seam(band_shifts)
+        ra, rz = a * b, min(tr, z * b)
+        rb = K.ready(raw.read(ra, rz))
+        stats = np.empty((len(rb), 3))
+        binned = np.empty((len(rb), h // coarse, w // coarse), dtype=np.float32)
+        K.raw_frame_stats(rb, ceiling, frame_max, coarse, binned, stats)
+        per_raw["mean"][ra:rz], per_raw["std"][ra:rz], per_raw["sat"][ra:rz] = stats.T
+        band_shifts = bands.shifts_binned(binned)
+        per_raw["tear"][ra:rz] = M.band_seam(band_shifts)
         if b > 1:  # the frames stage 1 corrected are the bin means
             n = z - a
-            pad = np.full((n * b,) + rg_all.shape[1:], np.nan)
-            pad[:len(rg_all)] = rg_all
+            pad = np.full((n * b, h, w), np.nan)
+            pad[:len(rb)] = M.gray(rb)
             rg = np.nanmean(pad.reshape(n, b, h, w), axis=1)
+            shift = rigid.shifts(rg)[:, 0]
+            rg = rg[..., None]
         else:
-            rg = rg_all
-        cg = M.gray(corrected.read(a, z))
-        valid = mask.read(a, z)[..., 0] > 0 if mask is not None else np.ones(cg.shape, dtype=bool)
-        cols["corr_raw"][a:z], cols["corr_cor"][a:z] = M.frame_correlations([rg, cg], template, valid)
-        shift = rigid.shifts(rg)[:, 0]
-        if b == 1:
+            rg = rb
+            shift = rigid.shifts_binned(binned)[:, 0]
             per_raw["spread"][a:z] = M.band_spread(band_shifts, shift)
+        cb = K.ready(corrected.read(a, z))
+        valid = K.ready(mask.read(a, z)[..., 0]) if mask is not None else no_mask
+        sums = np.empty((z - a, len(K.PAIR_SUMS)))
+        K.pair_sums(rg, cb, valid, mask is not None, centred, sums, raw_sum, cor_sum, valid_all)
+        n_, st, stt, sx, sxx, sxt, sc, scc, sct = sums.T
+        cols["corr_raw"][a:z] = M.correlation_from_sums(n_, st, stt, sx, sxx, sxt)
+        cols["corr_cor"][a:z] = M.correlation_from_sums(n_, st, stt, sc, scc, sct)
         cols["sx"][a:z], cols["sy"][a:z] = shift[:, 0], shift[:, 1]
-        cols["residual"][a:z] = np.hypot(*np.moveaxis(local.shifts(cg), -1, 0)).mean(axis=1)
+        picked = np.arange(a + (-a) % stride, z, stride)  # the frames i with i % stride == 0
+        if picked.size:
+            cols["residual"][picked] = np.hypot(*np.moveaxis(local.shifts(M.gray(cb[picked - a])), -1, 0)).mean(axis=1)
         disp_cols[a:z] = disp.read(a, z)
-        raw_sum += rg.sum(axis=0)
-        cor_sum += cg.sum(axis=0)
-        valid_all &= valid.all(axis=0)
         progress(z, t)
     for k, how in (("std", np.min), ("mean", np.min), ("sat", np.max), ("tear", np.max), ("spread", np.min)):
         per_raw[k] = _group(per_raw[k], t, b, how)
@@ -363,6 +385,7 @@ def _summary(inputs, frames, reasons, disp_source, shape, crisp_raw, crisp_cor) 
     good = frames["bad"] == 0
     corr_raw, corr_cor = _stats(frames["correlation_raw"][good]), _stats(frames["correlation_corrected"][good])
     residual = frames["residual_px"][good]
+    residual = residual[np.isfinite(residual)]  # the frames it was measured on
     res_med = float(np.median(residual)) if residual.size else None
     raw_motion = np.hypot(*(frames[k] - np.median(frames[k]) for k in ("raw_shift_x", "raw_shift_y")))[good]
     bad = [{"frame": i, "reasons": rs} for i, rs in enumerate(reasons) if rs]
@@ -390,7 +413,8 @@ def _summary(inputs, frames, reasons, disp_source, shape, crisp_raw, crisp_cor) 
         "crispness": {"raw": crisp_raw, "corrected": crisp_cor, "verdict": verdicts["crispness"]},
         "residual_motion_px": {"median": res_med,
                                "p95": float(np.percentile(residual, 95)) if residual.size else None,
-                               "verdict": verdicts["residual_motion"]},
+                               "verdict": verdicts["residual_motion"],
+                               "frames_measured": int(np.isfinite(frames["residual_px"]).sum())},
         "raw_motion_px": {"median": float(np.median(raw_motion)) if raw_motion.size else None,
                           "p95": float(np.percentile(raw_motion, 95)) if raw_motion.size else None},
         "displacement": displacement,
