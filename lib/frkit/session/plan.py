@@ -35,7 +35,7 @@ import h5py
 
 from .. import layout, options
 from .._version import __version__
-from ..compensate import describe_input
+from ..io.describe import describe_input
 from ..errors import FrkitError, InputError
 from ..io import open_video
 from ..io.atomic import partial_path, write_json_atomic
