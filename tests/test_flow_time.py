@@ -5,6 +5,7 @@ import json
 
 import h5py
 import numpy as np
+import pytest
 
 from frkit import layout, tools
 from frkit.chunks import join
@@ -128,3 +129,26 @@ def test_a_given_alpha_keeps_pyflowreg_behaviour_and_bad_values_are_refused(tmp_
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "--flow-smoothing" in p.stderr
     assert not (tmp_path / "b" / layout.RECORD).exists()
 
+
+
+def test_the_gpu_engine_smooths_the_flows_as_the_cpu_does(tmp_path):
+    from frkit.compensate import compensate_recording
+    from frkit.engine import CpuEngine
+    from frkit.gpu.backend import host_compiler
+    from frkit.gpu.engine import make_host_engine
+    from frkit.io import open_video
+    from frkit.options import COMPENSATE, resolve
+
+    if host_compiler() is None:
+        pytest.skip("needs a C++ compiler (the GPU kernels run on the host)")
+    s = SyntheticSession(64, 64, 20, seed=3, shift_px=2.0, warp_px=1.0, photons=1.5)
+    path = write_h5(tmp_path / "r.h5", s.frames())
+    flows = {}
+    for name, engine in (("cpu", CpuEngine(2)), ("gpu", make_host_engine(7))):
+        with open_video(path) as r, engine:
+            summary = compensate_recording(r, tmp_path / name, resolve(COMPENSATE, quality="fast", save_w=True,
+                                                                      chunk_size=7), engine)
+        assert summary["flow_smoothing"] == 1.0
+        with h5py.File(tmp_path / name / layout.FLOW) as f:
+            flows[name] = np.stack([f["u"][:], f["v"][:]], -1)
+    assert np.sqrt(((flows["gpu"] - flows["cpu"]) ** 2).sum(-1).mean()) < 0.03

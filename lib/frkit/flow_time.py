@@ -119,7 +119,7 @@ class StreamingFlowFilter:
             t = frames + k
             src = np.where((weights[j] > 0) & (t >= self.first) & (t < end), t, frames) - self.first
             w = xp.asarray(weights[j].reshape(-1, 1, 1, 1))
-            term = w * self.flows[src]
+            term = w * self.flows[xp.asarray(src)]
             out = term if out is None else out + term
         piece = (self.next_out, out.astype(np.float32, copy=False),
                  self.payload[self.next_out - self.first:upto - self.first])
