@@ -119,8 +119,12 @@ class StreamingFlowFilter:
             t = frames + k
             src = np.where((weights[j] > 0) & (t >= self.first) & (t < end), t, frames) - self.first
             w = xp.asarray(weights[j].reshape(-1, 1, 1, 1))
-            term = w * self.flows[xp.asarray(src)]
-            out = term if out is None else out + term
+            contiguous = bool(np.all(np.diff(src) == 1))  # a view, not a gathered copy
+            taps = self.flows[src[0]:src[0] + len(src)] if contiguous else self.flows[xp.asarray(src)]
+            if out is None:
+                out = w * taps
+            else:
+                out += w * taps
         piece = (self.next_out, out.astype(np.float32, copy=False),
                  self.payload[self.next_out - self.first:upto - self.first])
         keep = max(self.first, upto - self.r) - self.first
