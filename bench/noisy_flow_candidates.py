@@ -37,7 +37,7 @@ def main() -> None:
     solvers = json.loads(sys.argv[3])   # {"name": [flags]}
     posts = sys.argv[4].split(",")
     rows = []
-    for level in ["none", "moderate", "strong"]:
+    for level in os.environ.get("LEVELS", "none moderate strong").split():
         video, truth = nm.make_recording(size, frames, level)
         with h5py.File(truth) as f: fl = f["flow"][:]
         border = int(np.ceil(np.abs(fl).max())) + 8

@@ -471,7 +471,7 @@ def resolve(params, config=None, flags: dict | None = None, **values) -> Values:
 #: quality presets set only the finest computed pyramid level
 QUALITY_MIN_LEVEL = {"quality": 0, "balanced": 4, "fast": 6}
 #: --flow-smoothing auto with --alpha auto (every preset): the temporal sigma of the flows, in frames
-FLOW_SMOOTHING_AUTO = 1.0
+FLOW_SMOOTHING_AUTO = 0.7
 
 P_IN, P_FLOW, P_PRE, P_REF, P_OUT, P_RUN, P_SES = ("Input", "Optical flow", "Preprocessing",
                                                      "Reference and initialization", "Output", "Execution",
