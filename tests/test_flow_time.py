@@ -108,7 +108,8 @@ def test_still_noisy_recording_comes_out_still_by_default(tmp_path):
     s = SyntheticSession(128, 128, 24, seed=9, shift_px=0.0, warp_px=0.0, photons=1.5)
     auto, summary = _residual(tmp_path, s)
     unsmoothed, _ = _residual(tmp_path, s, flow_smoothing=0)
-    assert summary["flow_smoothing"] == FLOW_SMOOTHING_AUTO and summary["alpha"][0] == ALPHA_CEILING  # applied and recorded
+    # applied and recorded
+    assert summary["flow_smoothing"] == FLOW_SMOOTHING_AUTO["balanced"] and summary["alpha"][0] == ALPHA_CEILING
     # the noise-adapted alpha alone leaves ~0.19 px of invented motion; smoothed over time about 0.12
     assert auto.residual_rms < 0.14 < unsmoothed.residual_rms, (auto.residual_rms, unsmoothed.residual_rms)
 
@@ -117,7 +118,7 @@ def test_strong_motion_in_a_very_noisy_recording_is_still_corrected(tmp_path):
     s = SyntheticSession(128, 128, 40, seed=9, shift_px=6.0, warp_px=2.5, photons=1.5)
     auto, summary = _residual(tmp_path, s)
     unsmoothed, _ = _residual(tmp_path, s, flow_smoothing=0)
-    assert summary["flow_smoothing"] == FLOW_SMOOTHING_AUTO
+    assert summary["flow_smoothing"] == FLOW_SMOOTHING_AUTO["balanced"]
     # within the bound of the moderately noisy test, and no worse than without smoothing (sigma 1 would be)
     assert auto.input_rms > 4 and auto.residual_rms < 0.3, auto.residual_rms
     assert auto.residual_rms <= unsmoothed.residual_rms, (auto.residual_rms, unsmoothed.residual_rms)
@@ -152,7 +153,7 @@ def test_the_gpu_engine_smooths_the_flows_as_the_cpu_does(tmp_path):
         with open_video(path) as r, engine:
             summary = compensate_recording(r, tmp_path / name, resolve(COMPENSATE, quality="fast", save_w=True,
                                                                       chunk_size=7), engine)
-        assert summary["flow_smoothing"] == FLOW_SMOOTHING_AUTO
+        assert summary["flow_smoothing"] == FLOW_SMOOTHING_AUTO["fast"]
         with h5py.File(tmp_path / name / layout.FLOW) as f:
             flows[name] = np.stack([f["u"][:], f["v"][:]], -1)
     assert np.sqrt(((flows["gpu"] - flows["cpu"]) ** 2).sum(-1).mean()) < 0.03

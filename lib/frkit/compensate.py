@@ -225,11 +225,11 @@ def _open_run(reader, outdir, params, engine, alpha=None, noise=None):
 
 def flow_smoothing(params, noise: float | None) -> float:
     """The temporal sigma (frames) of the flows: as given, or for ``auto`` from the measured ``noise``
-    variance (:func:`frkit.noise.auto_flow_smoothing`, up to :data:`FLOW_SMOOTHING_AUTO`); none when
-    the noise was not measured (a given ``--alpha``: pyflowreg's behaviour)."""
+    variance (:func:`frkit.noise.auto_flow_smoothing`, up to the preset's :data:`FLOW_SMOOTHING_AUTO`);
+    none when the noise was not measured (a given ``--alpha``: pyflowreg's behaviour)."""
     if params.flow_smoothing != "auto":
         return float(params.flow_smoothing)
-    return 0.0 if noise is None else auto_flow_smoothing(noise, FLOW_SMOOTHING_AUTO)
+    return 0.0 if noise is None else auto_flow_smoothing(noise, FLOW_SMOOTHING_AUTO[params.quality])
 
 
 def _check_recording(reader) -> None:

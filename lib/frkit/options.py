@@ -470,8 +470,9 @@ def resolve(params, config=None, flags: dict | None = None, **values) -> Values:
 
 #: quality presets set only the finest computed pyramid level
 QUALITY_MIN_LEVEL = {"quality": 0, "balanced": 4, "fast": 6}
-#: --flow-smoothing auto with --alpha auto (every preset): the temporal sigma of the flows, in frames
-FLOW_SMOOTHING_AUTO = 0.7
+#: --flow-smoothing auto at full noise, per preset: the temporal sigma of the flows, in frames (the finest
+#: level's flow is less noisy and needs less; bench/noisy_motion.py, docs/method.md 4.4)
+FLOW_SMOOTHING_AUTO = {"quality": 0.5, "balanced": 0.7, "fast": 0.7}
 
 P_IN, P_FLOW, P_PRE, P_REF, P_OUT, P_RUN, P_SES = ("Input", "Optical flow", "Preprocessing",
                                                      "Reference and initialization", "Output", "Execution",
@@ -556,8 +557,8 @@ COMPENSATE = (
          "(one row applies to every channel).", keys=(FO + "sigma",), panel=P_PRE),
     _opt("flow_smoothing", "auto", Number(ge=0, le=20, auto=True), "Gaussian sigma, in frames, of the flow "
          "fields over time within a batch (0 = off); auto: from the measured noise, with --alpha auto: 0 on clean "
-         f"recordings, up to {FLOW_SMOOTHING_AUTO:g} at about two photons per pixel and fewer (the value used is in "
-         "the record); 0 with a given alpha (pyflowreg's behaviour).",
+         "recordings, up to 0.5 (quality) or 0.7 (balanced, fast) at about two photons per pixel and fewer (the "
+         "value used is in the record); 0 with a given alpha (pyflowreg's behaviour).",
          keys=(FO + "flow_smoothing",), panel=P_FLOW),
     _opt("channel_normalization", "joint", Choice(("joint", "separate")), "Intensity normalization from the "
          "reference: joint (all channels) or separate.", keys=(FO + "channel_normalization",), panel=P_PRE),
