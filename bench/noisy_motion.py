@@ -29,6 +29,12 @@ jnormcorre calls ``jnp.fix``, which jax 0.10 removed).
 
     python bench/noisy_motion.py --realism
     python bench/noisy_motion.py --size 256 --frames 200 --tools frkit-balanced pyflowreg-balanced suite2p jnormcorre
+
+Variants of frkit are named ``frkit-PRESET+flag=value+...``; e.g.
+``frkit-balanced+flow-smoothing=0`` is the balanced preset without the
+temporal smoothing of the flows (the default before it, ``--alpha auto``
+alone), and ``bench/noisy_flow_candidates.py`` tries post-processings of the
+flows offline on the same recordings.
 """
 
 from __future__ import annotations

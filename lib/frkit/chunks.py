@@ -179,6 +179,7 @@ def reference_step(reader, outdir: Path, params, engine, progress=None, input_in
         "min_level": run.flow.min_level,
         "flow_alpha": list(run.flow.alpha),
         "noise_variance": noise,
+        "flow_smoothing": run.flow_smoothing,
         "reference_frames": len(ref_indices) if ref_indices else (0 if params.reference_file else 1),
         "initialization": bool(params.update_initialization_w),
         "digest": _digest(files),
@@ -232,7 +233,8 @@ def compensate_chunk(reader, outdir: Path, params, engine, frames: tuple[int, in
         raise OptionError(f"{where}: the shared reference was made with other parameters "
                           f"({_parameter_difference(ref[layout.RECORD_RESULT_PARAMETERS], now)}); "
                           "run fr-compensate --reference-only again")
-    run, _, _, _ = _open_run(reader, outdir, params, engine, alpha=tuple(ref["alpha"]))
+    run, _, _, _ = _open_run(reader, outdir, params, engine, alpha=tuple(ref["alpha"]),
+                             noise=ref["noise_variance"])
     n_frames = run.shape[0]
     start, stop = frames
     if stop > n_frames:
@@ -418,6 +420,7 @@ def join(folder, progress=None) -> dict:
         "min_level": ref["min_level"],
         "alpha": ref["flow_alpha"],
         "noise_variance": ref["noise_variance"],
+        "flow_smoothing": ref["flow_smoothing"],
         "reference_frames": ref["reference_frames"],
         "mean_displacement": float(stats[:, 0].mean()),
         "max_displacement": float(stats[:, 1].max()),

@@ -37,19 +37,20 @@ from .engine import RigidInit
 from .errors import InputError, OptionError
 from .flow.params import FlowParams
 from .flow.policy import STAT_NAMES
+from .flow_time import StreamingFlowFilter, context_frames
 from .io.atomic import save_npy_atomic, save_npz_atomic, write_json_atomic
 from .io.describe import describe_input  # its home is light: fr-qc and the planner need no engine
 from .io.handoff import handoff_outputs
 from .io.writers import Hdf5VideoWriter
-from .noise import ALPHA_FLOOR, NOISE_FRAMES, auto_alpha, noise_variance
-from .options import QUALITY_MIN_LEVEL
+from .noise import ALPHA_FLOOR, NOISE_FRAMES, auto_alpha, auto_flow_smoothing, noise_variance
+from .options import FLOW_SMOOTHING_AUTO, QUALITY_MIN_LEVEL
 from .pipelining import BackgroundWriter, ReadAhead
 from .preprocess import Preprocessor, check_finite, expand_sigma
 from .reference import build_reference, default_reference_frames
 from .stage1_files import prepare_outputs as _prepare_outputs, progress_counter as _progress_counter, \
     remove_outputs as _remove_outputs
 
-__all__ = ["compensate_recording", "flow_params", "describe_input"]
+__all__ = ["compensate_recording", "flow_params", "flow_smoothing", "describe_input"]
 
 #: frames averaged for the first flow initialization / carried between batches
 INIT_FRAMES_FIRST = 22
@@ -104,6 +105,7 @@ class _Run:
     out_dtype: np.dtype
     advance: object = None
     alpha: tuple | None = None  # as measured (--alpha auto) or given
+    flow_smoothing: float = 0.0  # temporal sigma of the flows (frames), as applied
 
     @property
     def shape(self):
@@ -161,6 +163,7 @@ def compensate_recording(reader, outdir: Path, params, engine, progress=None, in
         "min_level": run.flow.min_level,
         "alpha": list(run.flow.alpha),
         "noise_variance": noise,
+        "flow_smoothing": run.flow_smoothing,
         "reference_frames": len(ref_indices) if ref_indices else (0 if params.reference_file else 1),
         "mean_displacement": float(stats[:, 0].mean()),
         "max_displacement": float(stats[:, 1].max()),
@@ -171,11 +174,11 @@ def compensate_recording(reader, outdir: Path, params, engine, progress=None, in
 
 # -- the steps ---------------------------------------------------------------------------------------------------
 
-def _open_run(reader, outdir, params, engine, alpha=None):
+def _open_run(reader, outdir, params, engine, alpha=None, noise=None):
     """``(run, raw reference or None, reference frame indices, noise variance)`` before any output is written.
 
-    ``alpha`` (a time chunk: the one its shared reference step measured)
-    skips the reference source and the noise measurement.
+    ``alpha`` and ``noise`` (a time chunk: those its shared reference step
+    measured) skip the reference source and the noise measurement.
     """
     reader = binned(reader, params.bin_size)
     _, height, width, n_ch = reader.shape
@@ -186,13 +189,23 @@ def _open_run(reader, outdir, params, engine, alpha=None):
         ref_raw, ref_indices = _reference_source(reader, params)
         noise, alpha = _regularization(reader, params, ref_indices)
     else:
-        ref_raw, ref_indices, noise = None, [], None
+        ref_raw, ref_indices = None, []
     run = _Run(reader, Path(outdir), params, engine, flow_params(params, alpha).for_channels(n_ch),
                expand_sigma(params.sigma, n_ch),
                params.chunk_size or engine.preferred_chunk((height, width, n_ch)), _Timer(),
                np.dtype(reader.dtype) if params.output_dtype == "same" else np.dtype(params.output_dtype))
     run.alpha = alpha
+    run.flow_smoothing = flow_smoothing(params, noise)
     return run, ref_raw, ref_indices, noise
+
+
+def flow_smoothing(params, noise: float | None) -> float:
+    """The temporal sigma (frames) of the flows: as given, or for ``auto`` from the measured ``noise``
+    variance (:func:`frkit.noise.auto_flow_smoothing`, up to the preset's :data:`FLOW_SMOOTHING_AUTO`);
+    none when the noise was not measured (a given ``--alpha``: pyflowreg's behaviour)."""
+    if params.flow_smoothing != "auto":
+        return float(params.flow_smoothing)
+    return 0.0 if noise is None else auto_flow_smoothing(noise, FLOW_SMOOTHING_AUTO[params.quality])
 
 
 def _check_recording(reader) -> None:
@@ -355,7 +368,27 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
 
     w_init = _initial_flow(run, pyramid, pre, load, rigid) if initializations is None else None
     stats = np.empty((stop - start, len(STAT_NAMES)))
-    batches, spans = _batch_plan(n_frames, params.buffer_size, run.chunk, (start, stop))
+    # the temporal flow filter needs the flows of a few frames beyond a time chunk (within its batches)
+    context = context_frames(start, stop, params.buffer_size, n_frames, run.flow_smoothing)
+    batches, spans = _batch_plan(n_frames, params.buffer_size, run.chunk, context)
+
+    def output(a, flows_dev, raw):
+        """Warp and write frames ``[a, a + len(raw))`` by their (smoothed) flows, those in ``[start, stop)``."""
+        lo, hi = max(a, start), min(a + len(raw), stop)
+        if hi <= lo:
+            return
+        flows_dev, raw = flows_dev[lo - a:hi - a], raw[lo - a:hi - a]
+        with timer("warp"):
+            reg, valid, st = engine.warp_output(raw, flows_dev, ref_raw, params.interpolation, run.out_dtype)
+        stats[lo - start:hi - start] = st
+        if translation is not None:
+            translation[lo - start:hi - start] = engine.to_host(flows_dev.mean(axis=(1, 2)))
+        # flows come back to the host only where they are needed
+        flows = engine.to_host(flows_dev) if wfile is not None else None
+        mask = (valid[..., None] * np.uint8(255)).astype(np.uint8)
+        background.submit(_append_job(timer, video, reg, idx, mask, wfile, flows))
+        run.advance(hi - lo)
+
     # I/O overlaps compute: the next chunk is read and the last one written
     # while this one is computed (the GPU path depends on it)
     with ReadAhead([sp for batch in batches for sp in spans[batch]], load) as chunks, \
@@ -368,6 +401,7 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
             update_from = b1 - min(REFERENCE_UPDATE_FRAMES, b1 - b0)
             carry_sum = np.zeros((height, width, 2))
             ref_update_sum = None
+            smoother = StreamingFlowFilter(run.flow_smoothing, b0, b1)
             for _ in spans[(b0, b1)]:
                 (_, _, a, b), (raw, src) = next(chunk_iter)
                 with timer("preprocess"):
@@ -375,26 +409,24 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
                 with timer("flow"):
                     flows_dev = engine.flows(pyramid, proc, w_init, rigid)
                     engine.synchronize()
-                with timer("warp"):
-                    reg, valid, st = engine.warp_output(raw, flows_dev, ref_raw, params.interpolation,
-                                                        run.out_dtype)
-                stats[a - start:b - start] = st
-                if translation is not None:
-                    translation[a - start:b - start] = engine.to_host(flows_dev.mean(axis=(1, 2)))
-                # flows come back to the host only where they are needed
-                flows = engine.to_host(flows_dev) if wfile is not None else None
+                # the initialization carried on and the reference update use the flows as estimated
                 if initializations is None and b > carry_from:
                     s = max(a, carry_from)
-                    add_frames(carry_sum, flows[s - a:] if flows is not None else engine.to_host(flows_dev[s - a:]))
+                    add_frames(carry_sum, engine.to_host(flows_dev[s - a:]))
                 if params.update_reference and b > update_from:
                     s = max(a, update_from)
                     with timer("reference_update"):
                         warped = engine.to_host(engine.warp_planar(proc[s - a:], flows_dev[s - a:], ref_proc,
                                                                    params.interpolation))
                     ref_update_sum = add_frames(ref_update_sum, warped)
-                mask = (valid[..., None] * np.uint8(255)).astype(np.uint8)
-                background.submit(_append_job(timer, video, reg, idx, mask, wfile, flows))
-                run.advance(b - a)
+                with timer("flow_smoothing"):
+                    pieces = smoother.push(a, flows_dev, raw)
+                for piece in pieces:
+                    output(*piece)
+            with timer("flow_smoothing"):
+                pieces = smoother.finish()
+            for piece in pieces:
+                output(*piece)
             if params.update_initialization_w and initializations is None:
                 w_init = carry_sum / (b1 - carry_from)
             if params.update_reference and ref_update_sum is not None:

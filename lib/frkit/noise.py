@@ -24,7 +24,8 @@ import numpy as np
 
 from .preprocess import NORM_EPS, normalization_range
 
-__all__ = ["noise_variance", "auto_alpha", "ALPHA_FLOOR", "ALPHA_PER_VARIANCE", "ALPHA_CEILING", "NOISE_FRAMES"]
+__all__ = ["noise_variance", "auto_alpha", "auto_flow_smoothing", "ALPHA_FLOOR", "ALPHA_PER_VARIANCE", "ALPHA_CEILING",
+           "SMOOTHING_FROM_ALPHA", "NOISE_FRAMES"]
 
 #: the classic smoothness weight: the least ``auto`` chooses (clean recordings keep it)
 ALPHA_FLOOR = 1.5
@@ -32,6 +33,9 @@ ALPHA_FLOOR = 1.5
 ALPHA_PER_VARIANCE = 2000.0
 #: the most ``auto`` chooses (reached below about one photon per pixel and frame)
 ALPHA_CEILING = 50.0
+#: the noise (as the alpha it calls for, unclipped) from which the flow is also smoothed over time; full
+#: smoothing from ALPHA_CEILING on, where the spatial weight stops growing
+SMOOTHING_FROM_ALPHA = 25.0
 #: frames the noise is measured on
 NOISE_FRAMES = 20
 
@@ -68,3 +72,16 @@ def noise_variance(frames: np.ndarray, weights=None, channel_normalization: str 
 def auto_alpha(variance: float) -> float:
     """The smoothness weight for a noise variance: ``clip(2000 * variance, 1.5, 50)``."""
     return float(np.clip(ALPHA_PER_VARIANCE * variance, ALPHA_FLOOR, ALPHA_CEILING))
+
+
+def auto_flow_smoothing(variance: float, full_sigma: float) -> float:
+    """The temporal sigma of the flows (frames) for a noise variance.
+
+    None on clean and moderately noisy recordings (there the spatial weight
+    alone suffices, and smoothing would only blur fast motion); rising
+    linearly from :data:`SMOOTHING_FROM_ALPHA` to ``full_sigma`` where
+    :func:`auto_alpha` reaches its ceiling (about two photons per pixel and
+    frame, and below).
+    """
+    ramp = (ALPHA_PER_VARIANCE * variance - SMOOTHING_FROM_ALPHA) / (ALPHA_CEILING - SMOOTHING_FROM_ALPHA)
+    return float(full_sigma * np.clip(ramp, 0.0, 1.0))

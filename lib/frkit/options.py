@@ -32,7 +32,8 @@ from typing import Any
 from .errors import OptionError
 
 __all__ = ["Param", "Values", "resolve", "markdown_table", "COMPENSATE", "ALIGN", "AVERAGE", "MASK", "REPROJECT",
-           "APPLY_FLOW", "QC", "SESSION", "STAGE1_TABLE", "QUALITY_MIN_LEVEL", "ALIGN_SEED", "ALIGN_AUTO"]
+           "APPLY_FLOW", "QC", "SESSION", "STAGE1_TABLE", "QUALITY_MIN_LEVEL", "FLOW_SMOOTHING_AUTO", "ALIGN_SEED",
+           "ALIGN_AUTO"]
 
 
 # -- kinds: how a value is read, checked and shown ---------------------------------------------------------------
@@ -469,6 +470,9 @@ def resolve(params, config=None, flags: dict | None = None, **values) -> Values:
 
 #: quality presets set only the finest computed pyramid level
 QUALITY_MIN_LEVEL = {"quality": 0, "balanced": 4, "fast": 6}
+#: --flow-smoothing auto at full noise, per preset: the temporal sigma of the flows, in frames (the finest
+#: level's flow is less noisy and needs less; bench/noisy_motion.py, docs/method.md 4.4)
+FLOW_SMOOTHING_AUTO = {"quality": 0.5, "balanced": 0.7, "fast": 0.7}
 
 P_IN, P_FLOW, P_PRE, P_REF, P_OUT, P_RUN, P_SES = ("Input", "Optical flow", "Preprocessing",
                                                      "Reference and initialization", "Output", "Execution",
@@ -551,6 +555,11 @@ COMPENSATE = (
     QUALITY, MIN_LEVEL, ALPHA, WEIGHT, LEVELS, ETA, ITERATIONS, UPDATE_LAG, A_DATA, A_SMOOTH,
     _opt("sigma", ((1.0, 1.0, 0.1),), Sigma(), "Gaussian sigma rows,cols,time; per channel separate rows with ';' "
          "(one row applies to every channel).", keys=(FO + "sigma",), panel=P_PRE),
+    _opt("flow_smoothing", "auto", Number(ge=0, le=20, auto=True), "Gaussian sigma, in frames, of the flow "
+         "fields over time within a batch (0 = off); auto: from the measured noise, with --alpha auto: 0 on clean "
+         "recordings, up to 0.5 (quality) or 0.7 (balanced, fast) at about two photons per pixel and fewer (the "
+         "value used is in the record); 0 with a given alpha (pyflowreg's behaviour).",
+         keys=(FO + "flow_smoothing",), panel=P_FLOW),
     _opt("channel_normalization", "joint", Choice(("joint", "separate")), "Intensity normalization from the "
          "reference: joint (all channels) or separate.", keys=(FO + "channel_normalization",), panel=P_PRE),
     _opt("buffer_size", 400, Number(integer=True, ge=1), "Frames per batch: the flow initialization (and the "
