@@ -195,11 +195,15 @@ def read_reference(folder: Path) -> dict:
     """The shared reference record of a chunked stage-1 folder (InputError when there is none)."""
     path = Path(folder) / layout.CHUNK_DIR / layout.CHUNK_REFERENCE_RECORD
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except FileNotFoundError:
         raise InputError(f"{path}: no shared reference; run fr-compensate --reference-only first") from None
     except ValueError:
         raise InputError(f"{path}: not a valid reference record (rerun fr-compensate --reference-only)") from None
+    if not isinstance(record, dict) or "flow_smoothing" not in record:  # written before the flows were smoothed
+        raise InputError(f"{path}: a reference record of an older frkit (no flow_smoothing); "
+                         "rerun fr-compensate --reference-only")
+    return record
 
 
 def _same_input(a: dict, b: dict) -> bool:
