@@ -12,17 +12,21 @@ import sys
 
 import frkit.io
 
-PROBE = r"""
-import sys
+#: both probes start the same way: fr-align's module, then two .npy averages one pixel apart in sys.argv[1]
+AVERAGES = r"""
+import json, sys
 import numpy as np
 from frkit_cmd import fr_align
-from frkit import tools
-from frkit.options import ALIGN, resolve
 d = sys.argv[1]
 rng = np.random.default_rng(0)
 img = np.kron(rng.random((8, 8)), np.ones((4, 4)))
 np.save(f"{d}/ref.npy", img)
 np.save(f"{d}/mov.npy", np.roll(img, 1, axis=1))
+"""
+
+PROBE = AVERAGES + r"""
+from frkit import tools
+from frkit.options import ALIGN, resolve
 tools.align(f"{d}/ref.npy", f"{d}/mov.npy", f"{d}/w.npz", resolve(ALIGN))
 print(" ".join(m for m in ("h5py", "tifffile", "frkit.io.readers", "frkit.session.stages", "scipy.ndimage",
                            "skimage") if m in sys.modules))
@@ -42,15 +46,7 @@ def test_io_names_resolve_on_first_use():
     assert set(frkit.io.__all__) <= set(dir(frkit.io))
 
 
-CLI_PROBE = r"""
-import json, sys
-import numpy as np
-from frkit_cmd import fr_align
-d = sys.argv[1]
-rng = np.random.default_rng(0)
-img = np.kron(rng.random((8, 8)), np.ones((4, 4)))
-np.save(f"{d}/ref.npy", img)
-np.save(f"{d}/mov.npy", np.roll(img, 1, axis=1))
+CLI_PROBE = AVERAGES + r"""
 try:
     fr_align.main([f"{d}/ref.npy", f"{d}/mov.npy", "-o", f"{d}/w.npz", "--alpha", "3,4", "--iterations", "7"])
 except SystemExit as exc:
