@@ -9,7 +9,8 @@ import pytest
 
 from frkit import layout, tools
 from frkit.chunks import join
-from frkit.flow_time import StreamingFlowFilter, context_frames, radius
+from frkit.flow_time import SMOOTHING_CHOICES, StreamingFlowFilter, choose_smoothing, context_frames, \
+    cross_validation_error, radius
 from frkit.noise import ALPHA_CEILING, ALPHA_PER_VARIANCE, SMOOTHING_FROM_ALPHA, auto_flow_smoothing
 from frkit.options import FLOW_SMOOTHING_AUTO
 from frkit.synth import MotionError, SyntheticSession
@@ -51,6 +52,48 @@ def test_streamed_filter_is_the_gaussian_and_has_the_same_bits_however_cut():
     assert np.abs(whole).std() < 0.6 * np.abs(flows).std()  # noise really averaged
 
 
+def test_translation_and_rest_smoothed_apart_are_their_gaussians_with_the_same_bits_however_cut():
+    rng = np.random.default_rng(1)
+    flows = rng.normal(size=(30, 5, 6, 2)).astype(np.float32) + rng.normal(size=(30, 1, 1, 2)).astype(np.float32)
+    mean = flows.astype(np.float64).mean(axis=(1, 2), keepdims=True)
+    expected = gaussian_in_batch(np.broadcast_to(mean, flows.shape), 0.7, 0, 30) + \
+        gaussian_in_batch(flows - mean, 3.0, 0, 30)
+    whole, _ = stream(flows, (0.7, 3.0), 0, [30])
+    np.testing.assert_allclose(whole, expected, atol=1e-5)
+    for cuts in ([1, 2, 17, 30], [9, 18, 27, 30], [29, 30]):
+        assert np.array_equal(stream(flows, (0.7, 3.0), 0, cuts)[0], whole), cuts
+    # equal sigmas are the one-sigma filter, bit for bit
+    assert np.array_equal(stream(flows, (1.0, 1.0), 0, [7, 30])[0], stream(flows, 1.0, 0, [30])[0])
+
+
+def test_cross_validation_error_is_the_leave_one_out_error():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(12, 40)).cumsum(axis=0)
+    for sigma in (0.7, 2.0, 8.0):
+        r = radius(sigma)
+        err = 0.0
+        for t in range(12):
+            ks = [k for k in range(-r, r + 1) if k and 0 <= t + k < 12]
+            g = np.exp(-0.5 * (np.array(ks) / sigma) ** 2)
+            err += np.sum((x[t] - sum(gk * x[t + k] for gk, k in zip(g, ks)) / g.sum()) ** 2)
+        assert cross_validation_error(x @ x.T, sigma) == pytest.approx(err / 12, rel=1e-9)
+
+
+def test_choice_smooths_noise_widely_and_fast_motion_little():
+    rng = np.random.default_rng(3)
+    # estimation noise, independent from frame to frame, in the translation and in the rest
+    noise = (rng.normal(scale=0.2, size=(22, 16, 16, 2)) + rng.normal(scale=0.2, size=(22, 1, 1, 2))).astype(np.float32)
+    assert choose_smoothing(noise, 0.7) == (SMOOTHING_CHOICES[-1],) * 2
+    t = np.arange(22)[:, None, None, None]
+    y = np.arange(16)[None, :, None, None]
+    # translation and a non-rigid ramp that change within two or three frames
+    fast = 3 * np.sin(t * 1.3) + np.sin(t * 1.1) * (y - 7.5) / 4 + noise
+    assert choose_smoothing(fast.astype(np.float32), 0.7) == (0.7, 0.7)
+    # the choice is made above the noise-decided least sigma, never below
+    assert min(choose_smoothing(fast.astype(np.float32), 1.5)) == 1.5
+    assert choose_smoothing(noise[:2], 0.7) == (0.7, 0.7)  # too few frames to choose from
+
+
 def test_zero_sigma_passes_chunks_through_unchanged():
     flows = np.ones((4, 3, 3, 2), np.float32)
     f = StreamingFlowFilter(0.0, 0, 4)
@@ -89,6 +132,26 @@ def test_time_chunks_with_smoothing_are_the_bytes_of_a_whole_run(tmp_path):
     assert summary["flow_smoothing"] == 1.5
 
 
+def test_time_chunks_choose_each_batch_smoothing_as_a_whole_run(tmp_path):
+    """Still, then strongly moving (noisy): the batches choose different smoothing, and time chunks with
+    borders inside batches choose, and write, exactly what the whole run does."""
+    from test_chunks import STAGE1_FILES, chunked, params
+
+    still = SyntheticSession(48, 48, 40, seed=9, shift_px=0.0, warp_px=0.0, photons=1.5).frames()
+    moving = SyntheticSession(48, 48, 40, seed=9, shift_px=6.0, warp_px=2.5, photons=1.5).frames()
+    rec = write_h5(tmp_path / "rec.h5", np.concatenate([still, moving]))
+    tools.compensate(rec, tmp_path / "whole", params())
+    chunked(rec, tmp_path / "joined", [(30, 55), (0, 30), (55, 80)])
+    join(tmp_path / "joined")
+    for name in STAGE1_FILES:
+        assert (tmp_path / "joined" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    plans = [json.loads((tmp_path / d / layout.RECORD).read_text())["summary"]["flow_smoothing_per_batch"]
+             for d in ("whole", "joined")]
+    assert plans[0] == plans[1] and len(plans[0]) == 4
+    # batch 3 is chosen from the last frames of batch 2 (moving): less smoothing than the still batches
+    assert plans[0][0][1] >= 4 and plans[0][3][1] < plans[0][0][1], plans[0]
+
+
 def _residual(tmp_path, s, **kw):
     """Residual motion (px) of fr-compensate's flows against the truth, and the summary."""
     from test_compensate import run
@@ -110,8 +173,10 @@ def test_still_noisy_recording_comes_out_still_by_default(tmp_path):
     unsmoothed, _ = _residual(tmp_path, s, flow_smoothing=0)
     # applied and recorded
     assert summary["flow_smoothing"] == FLOW_SMOOTHING_AUTO["balanced"] and summary["alpha"][0] == ALPHA_CEILING
-    # the noise-adapted alpha alone leaves ~0.19 px of invented motion; smoothed over time about 0.12
-    assert auto.residual_rms < 0.14 < unsmoothed.residual_rms, (auto.residual_rms, unsmoothed.residual_rms)
+    assert summary["flow_smoothing_per_batch"][0][1] >= 4  # the flow is noise: smoothed widely
+    # the noise-adapted alpha alone leaves ~0.19 px of invented motion, a fixed sigma of 0.7 frames ~0.11;
+    # the chosen smoothing about 0.03
+    assert auto.residual_rms < 0.06 < 0.14 < unsmoothed.residual_rms, (auto.residual_rms, unsmoothed.residual_rms)
 
 
 def test_strong_motion_in_a_very_noisy_recording_is_still_corrected(tmp_path):

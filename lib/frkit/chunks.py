@@ -86,15 +86,18 @@ def _reference_files(folder: Path, with_initialization: bool) -> list[Path]:
     return [d / layout.REFERENCE] + ([d / layout.CHUNK_INITIALIZATION] if with_initialization else [])
 
 
-def initialization_chain(run, ref_raw: np.ndarray, path: Path) -> None:
-    """Write ``(batches, H, W, 2)`` float64 to ``path``: the flow initialization each batch starts from.
+def initialization_chain(run, ref_raw: np.ndarray, path: Path) -> list:
+    """Write ``(batches, H, W, 2)`` float64 to ``path``: the flow initialization each batch starts from;
+    returns each batch's flow smoothing (:func:`frkit.compensate.batch_smoothing`).
 
     The same rule and order of sums as the whole run (:mod:`frkit.compensate`):
     batch 0 starts from the mean flow of the first frames, batch k+1 from
     the mean flow of the last frames of batch k computed from batch k's
-    start. One field in memory; written under a ``.partial`` name.
+    start; each batch's smoothing is chosen from the flows its
+    initialization averages. One field in memory; written under a
+    ``.partial`` name.
     """
-    from .compensate import _batch_plan, _carried_flow, _flow_setup, _initial_flow
+    from .compensate import _batch_plan, _carried_flow, _flow_setup, _initial_flow, batch_smoothing
 
     engine = run.engine
     n_frames, height, width, _ = run.shape
@@ -103,9 +106,11 @@ def initialization_chain(run, ref_raw: np.ndarray, path: Path) -> None:
     tmp = partial_path(path)
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float64, shape=(len(batches), height, width, 2))
     try:
-        w = _initial_flow(run, pyramid, pre, load, rigid)
+        w, sample = _initial_flow(run, pyramid, pre, load, rigid)
+        plan = []
         for k, batch in enumerate(batches):
             out[k] = w
+            plan.append(batch_smoothing(run, sample))
             if k + 1 == len(batches):
                 break
 
@@ -116,13 +121,14 @@ def initialization_chain(run, ref_raw: np.ndarray, path: Path) -> None:
                 return host
 
             with run.timer("initialization"):
-                w = _carried_flow(run, batch, flows_of)
+                w, sample = _carried_flow(run, batch, flows_of)
         out.flush()
         del out
         commit_partial(tmp, path)
     except BaseException:
         remove_quietly(tmp)
         raise
+    return plan
 
 
 def reference_step(reader, outdir: Path, params, engine, progress=None, input_info: dict | None = None) -> dict:
@@ -131,7 +137,7 @@ def reference_step(reader, outdir: Path, params, engine, progress=None, input_in
     The final stage-1 files of ``outdir`` and every earlier chunk are
     removed: they are being replaced.
     """
-    from .compensate import INIT_FRAMES_CARRY, INIT_FRAMES_FIRST, _batch_plan, _open_run
+    from .compensate import INIT_FRAMES_CARRY, INIT_FRAMES_FIRST, _batch_plan, _open_run, batch_smoothing
     from .reference import build_reference
 
     _refuse_update_reference(params)
@@ -159,7 +165,9 @@ def reference_step(reader, outdir: Path, params, engine, progress=None, input_in
             raise InputError(f"{run.reader.path}: the reference frame is constant (all pixels equal); "
                              "nothing to register")
         if params.update_initialization_w:
-            initialization_chain(run, ref_raw, files[1])
+            plan = initialization_chain(run, ref_raw, files[1])
+        else:  # no initialization, no sample to choose from: every batch has the run's sigma
+            plan = [batch_smoothing(run, None)] * n_batches
         save_npy_atomic(files[0], ref_raw)
     except BaseException:
         _remove_outputs(cdir, [layout.REFERENCE, layout.CHUNK_INITIALIZATION])
@@ -180,6 +188,7 @@ def reference_step(reader, outdir: Path, params, engine, progress=None, input_in
         "flow_alpha": list(run.flow.alpha),
         "noise_variance": noise,
         "flow_smoothing": run.flow_smoothing,
+        "flow_smoothing_per_batch": plan,
         "reference_frames": len(ref_indices) if ref_indices else (0 if params.reference_file else 1),
         "initialization": bool(params.update_initialization_w),
         "digest": _digest(files),
@@ -200,8 +209,8 @@ def read_reference(folder: Path) -> dict:
         raise InputError(f"{path}: no shared reference; run fr-compensate --reference-only first") from None
     except ValueError:
         raise InputError(f"{path}: not a valid reference record (rerun fr-compensate --reference-only)") from None
-    if not isinstance(record, dict) or "flow_smoothing" not in record:  # written before the flows were smoothed
-        raise InputError(f"{path}: a reference record of an older frkit (no flow_smoothing); "
+    if not isinstance(record, dict) or "flow_smoothing_per_batch" not in record:  # before smoothing per batch
+        raise InputError(f"{path}: a reference record of an older frkit (no flow_smoothing_per_batch); "
                          "rerun fr-compensate --reference-only")
     return record
 
@@ -251,6 +260,7 @@ def compensate_chunk(reader, outdir: Path, params, engine, frames: tuple[int, in
     init = np.load(files[1], mmap_mode="r") if ref["initialization"] else None
     n_batches = len(_batch_plan(n_frames, params.buffer_size, run.chunk)[0])
     initializations = init if init is not None else [None] * n_batches
+    run.smoothing_plan = [tuple(pair) for pair in ref["flow_smoothing_per_batch"]]
 
     folder = layout.chunk_folder(outdir, start, stop)
     folder.mkdir(parents=True, exist_ok=True)
@@ -425,6 +435,7 @@ def join(folder, progress=None) -> dict:
         "alpha": ref["flow_alpha"],
         "noise_variance": ref["noise_variance"],
         "flow_smoothing": ref["flow_smoothing"],
+        "flow_smoothing_per_batch": ref["flow_smoothing_per_batch"],
         "reference_frames": ref["reference_frames"],
         "mean_displacement": float(stats[:, 0].mean()),
         "max_displacement": float(stats[:, 1].max()),

@@ -37,7 +37,7 @@ from .engine import RigidInit
 from .errors import InputError, OptionError
 from .flow.params import FlowParams
 from .flow.policy import STAT_NAMES
-from .flow_time import StreamingFlowFilter, context_frames
+from .flow_time import StreamingFlowFilter, choose_smoothing, context_frames
 from .io.atomic import save_npy_atomic, save_npz_atomic, write_json_atomic
 from .io.describe import describe_input  # its home is light: fr-qc and the planner need no engine
 from .io.handoff import handoff_outputs
@@ -105,7 +105,8 @@ class _Run:
     out_dtype: np.dtype
     advance: object = None
     alpha: tuple | None = None  # as measured (--alpha auto) or given
-    flow_smoothing: float = 0.0  # temporal sigma of the flows (frames), as applied
+    flow_smoothing: float = 0.0  # temporal sigma of the flows (frames): as given, or the least auto chooses
+    smoothing_plan: list = None  # (translation, rest) sigma of each batch, as applied
 
     @property
     def shape(self):
@@ -164,6 +165,7 @@ def compensate_recording(reader, outdir: Path, params, engine, progress=None, in
         "alpha": list(run.flow.alpha),
         "noise_variance": noise,
         "flow_smoothing": run.flow_smoothing,
+        "flow_smoothing_per_batch": run.smoothing_plan,
         "reference_frames": len(ref_indices) if ref_indices else (0 if params.reference_file else 1),
         "mean_displacement": float(stats[:, 0].mean()),
         "max_displacement": float(stats[:, 1].max()),
@@ -200,12 +202,30 @@ def _open_run(reader, outdir, params, engine, alpha=None, noise=None):
 
 
 def flow_smoothing(params, noise: float | None) -> float:
-    """The temporal sigma (frames) of the flows: as given, or for ``auto`` from the measured ``noise``
-    variance (:func:`frkit.noise.auto_flow_smoothing`, up to the preset's :data:`FLOW_SMOOTHING_AUTO`);
-    none when the noise was not measured (a given ``--alpha``: pyflowreg's behaviour)."""
+    """The temporal sigma (frames) of the flows: as given, or for ``auto`` the least one from the measured
+    ``noise`` variance (:func:`frkit.noise.auto_flow_smoothing`, up to the preset's
+    :data:`FLOW_SMOOTHING_AUTO`; each batch may then smooth more, :func:`batch_smoothing`); none when
+    the noise was not measured (a given ``--alpha``: pyflowreg's behaviour)."""
     if params.flow_smoothing != "auto":
         return float(params.flow_smoothing)
     return 0.0 if noise is None else auto_flow_smoothing(noise, FLOW_SMOOTHING_AUTO[params.quality])
+
+
+def batch_smoothing(run: "_Run", sample) -> tuple[float, float]:
+    """``(translation, rest)`` temporal sigmas of a batch's flows.
+
+    With ``--flow-smoothing auto`` on a noisy recording (a least sigma above
+    0) they are chosen by :func:`frkit.flow_time.choose_smoothing` from
+    ``sample``: the flows the batch's initialization was averaged from (the
+    first frames, or the last frames of the previous batch), so the choice
+    travels with the initialization and time chunks make it alike. Otherwise
+    (or with no sample: ``--no-update-initialization-w``) both are the run's
+    sigma.
+    """
+    sigma = run.flow_smoothing
+    if run.params.flow_smoothing != "auto" or sigma == 0 or sample is None:
+        return sigma, sigma
+    return choose_smoothing(sample, sigma)
 
 
 def _check_recording(reader) -> None:
@@ -306,21 +326,24 @@ def _loader(run: _Run, pre: Preprocessor):
 
 
 def _initial_flow(run: _Run, pyramid, pre, load, rigid):
-    """The mean flow ``(H, W, 2)`` of the first frames of the first batch (None when switched off)."""
+    """``(mean flow (H, W, 2), the flows (n0, H, W, 2) it averages)`` of the first frames of the first
+    batch (``(None, None)`` when switched off)."""
     if not run.params.update_initialization_w:
-        return None
+        return None, None
     n_frames, height, width, _ = run.shape
     first_batch_end = min(n_frames, run.params.buffer_size)
     n0 = min(INIT_FRAMES_FIRST, first_batch_end)
     acc = np.zeros((height, width, 2))
+    sample = []
     with ReadAhead(_spans(0, n0, 0, first_batch_end, run.chunk), load) as chunks:
         for (_, _, a, b), (_, src) in chunks:
             with run.timer("preprocess"):
                 proc = run.engine.preprocess(src, pre)
             with run.timer("flow"):
-                add_frames(acc, run.engine.to_host(run.engine.flows(pyramid, proc, None, rigid)))
+                sample.append(run.engine.to_host(run.engine.flows(pyramid, proc, None, rigid)))
+                add_frames(acc, sample[-1])
             run.advance(b - a)
-    return acc / n0
+    return acc / n0, np.concatenate(sample)
 
 
 def _flow_setup(run: _Run, ref_raw: np.ndarray):
@@ -332,8 +355,9 @@ def _flow_setup(run: _Run, ref_raw: np.ndarray):
     return pre, ref_proc, pyramid, rigid, _loader(run, pre)
 
 
-def _carried_flow(run: _Run, batch, flows_of) -> np.ndarray:
-    """The initialization carried out of ``batch = (b0, b1)``: the mean flow of its last frames.
+def _carried_flow(run: _Run, batch, flows_of) -> tuple[np.ndarray, np.ndarray]:
+    """``(the initialization carried out of batch = (b0, b1), the flows it averages)``: the mean flow of its
+    last frames, and those flows.
 
     ``flows_of(span)`` gives the host flows of a span's frames. Used by the
     initialization chain of time chunks (:func:`frkit.chunks.initialization_chain`);
@@ -343,21 +367,25 @@ def _carried_flow(run: _Run, batch, flows_of) -> np.ndarray:
     b0, b1 = batch
     carry_from = b1 - min(INIT_FRAMES_CARRY, b1 - b0)
     carry_sum = np.zeros(run.shape[1:3] + (2,))
+    sample = []
     for span in _spans(carry_from, b1, b0, b1, run.chunk):
-        add_frames(carry_sum, flows_of(span))
-    return carry_sum / (b1 - carry_from)
+        sample.append(flows_of(span))
+        add_frames(carry_sum, sample[-1])
+    return carry_sum / (b1 - carry_from), np.concatenate(sample)
 
 
 def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int] | None = None,
                  initializations=None, translation: np.ndarray | None = None) -> np.ndarray:
     """Correct every batch into ``writers``; returns the per-frame statistics ``(T, 4)`` and fills
-    ``translation`` ``(T, 2)``, when given, with each frame's mean flow (u, v).
+    ``translation`` ``(T, 2)``, when given, with each frame's mean flow (u, v), and
+    ``run.smoothing_plan`` with each batch's flow smoothing (:func:`batch_smoothing`).
 
-    A time chunk passes ``frames = (start, stop)`` and ``initializations``,
+    A time chunk passes ``frames = (start, stop)``, ``initializations``,
     the flow initialization of every batch of the whole recording
     (:func:`frkit.chunks.initialization_chain`; ``None`` entries when
-    switched off): the batches then need nothing from the frames before
-    ``start``. The temporal filter reads its context from the recording.
+    switched off), and ``run.smoothing_plan`` of the whole recording: the
+    batches then need nothing from the frames before ``start``. The temporal
+    filter reads its context from the recording.
     """
     engine, params, timer = run.engine, run.params, run.timer
     n_frames, height, width, _ = run.shape
@@ -366,10 +394,15 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
     video, idx = writers[0], writers[1]
     wfile = writers[2] if len(writers) > 2 else None
 
-    w_init = _initial_flow(run, pyramid, pre, load, rigid) if initializations is None else None
+    if initializations is None:
+        w_init, sample = _initial_flow(run, pyramid, pre, load, rigid)
+        run.smoothing_plan = [batch_smoothing(run, sample)]
     stats = np.empty((stop - start, len(STAT_NAMES)))
     # the temporal flow filter needs the flows of a few frames beyond a time chunk (within its batches)
-    context = context_frames(start, stop, params.buffer_size, n_frames, run.flow_smoothing)
+    plan = run.smoothing_plan
+    context = context_frames(start, stop, params.buffer_size, n_frames,
+                             plan[start // params.buffer_size] + plan[(stop - 1) // params.buffer_size]
+                             if initializations is not None else 0.0)
     batches, spans = _batch_plan(n_frames, params.buffer_size, run.chunk, context)
 
     def output(a, flows_dev, raw):
@@ -400,8 +433,9 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
             carry_from = b1 - min(INIT_FRAMES_CARRY, b1 - b0)
             update_from = b1 - min(REFERENCE_UPDATE_FRAMES, b1 - b0)
             carry_sum = np.zeros((height, width, 2))
+            carried = []
             ref_update_sum = None
-            smoother = StreamingFlowFilter(run.flow_smoothing, b0, b1)
+            smoother = StreamingFlowFilter(run.smoothing_plan[b0 // params.buffer_size], b0, b1)
             for _ in spans[(b0, b1)]:
                 (_, _, a, b), (raw, src) = next(chunk_iter)
                 with timer("preprocess"):
@@ -412,7 +446,8 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
                 # the initialization carried on and the reference update use the flows as estimated
                 if initializations is None and b > carry_from:
                     s = max(a, carry_from)
-                    add_frames(carry_sum, engine.to_host(flows_dev[s - a:]))
+                    carried.append(engine.to_host(flows_dev[s - a:]))
+                    add_frames(carry_sum, carried[-1])
                 if params.update_reference and b > update_from:
                     s = max(a, update_from)
                     with timer("reference_update"):
@@ -427,8 +462,11 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
                 pieces = smoother.finish()
             for piece in pieces:
                 output(*piece)
-            if params.update_initialization_w and initializations is None:
-                w_init = carry_sum / (b1 - carry_from)
+            if initializations is None and b1 < n_frames:  # the next batch's initialization and smoothing
+                if params.update_initialization_w:
+                    w_init = carry_sum / (b1 - carry_from)
+                run.smoothing_plan.append(batch_smoothing(run, np.concatenate(carried)
+                                                          if params.update_initialization_w else None))
             if params.update_reference and ref_update_sum is not None:
                 ref_proc = (ref_update_sum / (b1 - update_from)).astype(np.float32)
                 pyramid = engine.prepare(ref_proc, run.flow)

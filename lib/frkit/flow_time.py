@@ -23,10 +23,15 @@ import math
 
 import numpy as np
 
-__all__ = ["radius", "tap_weights", "StreamingFlowFilter", "context_frames"]
+__all__ = ["radius", "tap_weights", "StreamingFlowFilter", "context_frames", "choose_smoothing",
+           "cross_validation_error", "SMOOTHING_CHOICES"]
 
 #: taps reach this many sigmas (the Gaussian beyond holds under 0.3 % of the weight)
 TRUNCATE = 3.0
+#: the sigmas (frames) ``auto`` chooses among for each part of the flow, above the noise-decided least one
+SMOOTHING_CHOICES = (0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+#: columns of the sample summed at once into its Gram matrix (bounds the float64 copy)
+_GRAM_BLOCK = 1 << 16
 
 
 def radius(sigma: float) -> int:
@@ -34,23 +39,92 @@ def radius(sigma: float) -> int:
     return int(math.ceil(TRUNCATE * sigma)) if sigma > 0 else 0
 
 
-def tap_weights(sigma: float, frames: np.ndarray, b0: int, b1: int) -> np.ndarray:
+def tap_weights(sigma: float, frames: np.ndarray, b0: int, b1: int, r: int | None = None) -> np.ndarray:
     """``(2R+1, n)`` float32 weights of offsets ``-R..R`` for ``frames`` of batch ``[b0, b1)``.
 
-    Offsets that leave the batch weigh 0; the others are renormalized to sum 1.
+    ``R`` is ``r`` (at least ``radius(sigma)``; offsets beyond the sigma's own
+    radius weigh 0) or ``radius(sigma)``. Offsets that leave the batch weigh 0;
+    the others are renormalized to sum 1.
     """
-    r = radius(sigma)
+    own = radius(sigma)
+    r = own if r is None else r
     offsets = np.arange(-r, r + 1)
-    g = np.exp(-0.5 * (offsets / sigma) ** 2) if r else np.ones(1)
+    g = np.exp(-0.5 * (offsets / sigma) ** 2) if own else (offsets == 0).astype(np.float64)
+    g[np.abs(offsets) > own] = 0.0
     t = np.asarray(frames)[None, :] + offsets[:, None]
     w = np.where((t >= b0) & (t < b1), g[:, None], 0.0)
     return (w / w.sum(axis=0, keepdims=True)).astype(np.float32)
 
 
-def context_frames(start: int, stop: int, batch_size: int, n_frames: int, sigma: float) -> tuple[int, int]:
+def _leave_one_out(k: int, sigma: float) -> np.ndarray:
+    """``(k, k)`` weights predicting each of ``k`` consecutive frames from the others (the Gaussian of
+    ``sigma`` without its centre tap, truncated as the filter is, renormalized); a frame with no
+    neighbour within reach predicts itself, which costs nothing and favours no sigma."""
+    d = np.arange(k)[None, :] - np.arange(k)[:, None]
+    w = np.where((d != 0) & (np.abs(d) <= radius(sigma)), np.exp(-0.5 * (d / sigma) ** 2), 0.0)
+    lonely = w.sum(axis=1) == 0
+    w[lonely, lonely] = 1.0
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def cross_validation_error(gram: np.ndarray, sigma: float) -> float:
+    """Mean squared leave-one-out error of smoothing ``k`` samples over time with ``sigma``, from their
+    ``(k, k)`` Gram matrix: ``trace((I - W) G (I - W)^T) / k``.
+
+    Noise independent from frame to frame cannot be predicted from the
+    neighbours, motion correlated over frames can: the error falls with
+    sigma while the smoothing averages noise away, and rises once it blurs
+    the motion. Its minimum estimates the sigma with the least error in the
+    smoothed flows (cross-validation, a standard choice of a smoother's width).
+    """
+    k = len(gram)
+    a = np.eye(k) - _leave_one_out(k, sigma)
+    return float(np.einsum("ij,jk,ik->", a, gram, a)) / k
+
+
+def _gram(x: np.ndarray) -> np.ndarray:
+    """``x @ x.T`` in float64 for ``(k, n)`` ``x``, in fixed blocks and without BLAS: the same bits on
+    any machine and thread count (time chunks and a whole run must choose alike)."""
+    g = np.zeros((len(x), len(x)))
+    for c in range(0, x.shape[1], _GRAM_BLOCK):
+        block = x[:, c:c + _GRAM_BLOCK].astype(np.float64)
+        g += np.einsum("in,jn->ij", block, block)
+    return g
+
+
+def choose_smoothing(flows: np.ndarray, least: float) -> tuple[float, float]:
+    """``(sigma of the translation, sigma of the non-rigid rest)`` for ``(k, H, W, 2)`` consecutive host flows.
+
+    The flow of each frame is split into its translation (the mean over the
+    field) and the non-rigid rest; for each part the sigma among ``least``
+    and the :data:`SMOOTHING_CHOICES` above it with the least
+    :func:`cross_validation_error` is chosen. A still, noisy recording gets
+    the widest (its flow is noise), strong, fast motion the least.
+    """
+    choices = [float(least)] + [c for c in SMOOTHING_CHOICES if c > least]
+    flows = np.asarray(flows)
+    k = len(flows)
+    if k < 3 or len(choices) == 1:
+        return float(least), float(least)
+    translation = np.stack([frame_mean(f) for f in flows])  # (k, 2) float64
+    rest = (flows - translation[:, None, None, :].astype(np.float32)).reshape(k, -1)
+    chosen = []
+    for gram in (translation @ translation.T, _gram(rest)):
+        errors = [cross_validation_error(gram, c) for c in choices]
+        chosen.append(choices[int(np.argmin(errors))])
+    return chosen[0], chosen[1]
+
+
+def frame_mean(flow):
+    """``(2,)`` float64 mean (u, v) of one ``(H, W, 2)`` flow (numpy or CuPy): one frame at a time, so its
+    bits do not depend on how frames were grouped."""
+    return flow.mean(axis=(0, 1), dtype=np.float64)
+
+
+def context_frames(start: int, stop: int, batch_size: int, n_frames: int, sigma) -> tuple[int, int]:
     """Frames ``[lo, hi)`` whose flows frames ``[start, stop)`` need: ``radius`` more on either side,
-    within the batches of ``start`` and ``stop - 1``."""
-    r = radius(sigma)
+    within the batches of ``start`` and ``stop - 1`` (``sigma`` a number or a sequence: its largest)."""
+    r = radius(max(np.atleast_1d(sigma)))
     lo = max((start // batch_size) * batch_size, start - r)
     hi = min(min(n_frames, ((stop - 1) // batch_size + 1) * batch_size), stop + r)
     return lo, hi
@@ -68,6 +142,9 @@ def _xp(array):
 class StreamingFlowFilter:
     """Smooth the flows of one batch ``[b0, b1)`` as they arrive in consecutive chunks.
 
+    ``sigma`` is one sigma for the whole flow, or ``(translation, rest)``:
+    the per-frame translation (mean flow) smoothed with the first, the
+    non-rigid rest with the second (:func:`choose_smoothing`).
     :meth:`push` takes a chunk's first frame, its flows ``(n, H, W, 2)`` and a
     host payload with one entry per frame (the raw frames); it returns the
     ``(first frame, smoothed flows, payload)`` pieces that are complete (their
@@ -76,25 +153,30 @@ class StreamingFlowFilter:
     passes through unchanged.
     """
 
-    def __init__(self, sigma: float, b0: int, b1: int):
-        self.sigma, self.b0, self.b1 = float(sigma), b0, b1
-        self.r = radius(self.sigma)
+    def __init__(self, sigma, b0: int, b1: int):
+        self.sigma_translation, self.sigma_rest = (float(sigma),) * 2 if np.isscalar(sigma) else map(float, sigma)
+        self.b0, self.b1 = b0, b1
+        self.r = max(radius(self.sigma_translation), radius(self.sigma_rest))
+        self.split = self.sigma_translation != self.sigma_rest
         self.first = None  # frame index of the buffer's first frame
         self.flows = None
+        self.means = None  # (n, 2) float64 per-frame translations, when the two parts are smoothed apart
         self.payload = None
         self.next_out = None  # first frame not yet returned
 
     def push(self, a: int, flows, payload: np.ndarray) -> list:
         if self.r == 0:
             return [(a, flows, payload)]
+        means = np.stack([_host(frame_mean(f)) for f in flows]) if self.split else None
         if self.first is None:
-            self.first, self.next_out, self.flows, self.payload = a, a, flows, payload
+            self.first, self.next_out, self.flows, self.payload, self.means = a, a, flows, payload, means
         else:
             if a != self.first + len(self.flows):
                 raise ValueError(f"flows of frame {a} pushed out of order")
             xp = _xp(flows)
             self.flows = xp.concatenate([self.flows, flows])
             self.payload = np.concatenate([self.payload, payload])
+            self.means = np.concatenate([self.means, means]) if self.split else None
         end = self.first + len(self.flows)
         return self._emit(end if end >= self.b1 else end - self.r)
 
@@ -103,32 +185,52 @@ class StreamingFlowFilter:
             return []
         return self._emit(self.first + len(self.flows))
 
+    def _sources(self, frames: np.ndarray, k: int, weights: np.ndarray) -> np.ndarray:
+        """Buffer positions of offset ``k``'s taps. A tap that weighs 0 (outside the batch, beyond the
+        sigma) reads the frame itself, so the (zero) term has the same bits however the batch was cut
+        into chunks; taps beyond the buffer occur only for the context frames of a time chunk (not
+        output): they read the frame itself too."""
+        t = frames + k
+        end = self.first + len(self.flows)
+        return np.where((weights > 0) & (t >= self.first) & (t < end), t, frames) - self.first
+
     def _emit(self, upto: int) -> list:
         """Smoothed flows of frames ``[next_out, upto)``; keeps the frames later ones still need."""
         if upto <= self.next_out:
             return []
         xp = _xp(self.flows)
         frames = np.arange(self.next_out, upto)
-        weights = tap_weights(self.sigma, frames, self.b0, self.b1)
-        end = self.first + len(self.flows)
+        rest_weights = tap_weights(self.sigma_rest, frames, self.b0, self.b1, self.r)
         out = None
         for j, k in enumerate(range(-self.r, self.r + 1)):
-            # a tap outside the batch weighs 0; it reads the frame itself, so the (zero) term has the
-            # same bits however the batch was cut into chunks. Taps beyond the buffer occur only for the
-            # context frames of a time chunk (not output): they read the frame itself too
-            t = frames + k
-            src = np.where((weights[j] > 0) & (t >= self.first) & (t < end), t, frames) - self.first
-            w = xp.asarray(weights[j].reshape(-1, 1, 1, 1))
+            if abs(k) > radius(self.sigma_rest):
+                continue
+            src = self._sources(frames, k, rest_weights[j])
+            w = xp.asarray(rest_weights[j].reshape(-1, 1, 1, 1))
             contiguous = bool(np.all(np.diff(src) == 1))  # a view, not a gathered copy
             taps = self.flows[src[0]:src[0] + len(src)] if contiguous else self.flows[xp.asarray(src)]
             if out is None:
                 out = w * taps
             else:
                 out += w * taps
-        piece = (self.next_out, out.astype(np.float32, copy=False),
-                 self.payload[self.next_out - self.first:upto - self.first])
+        out = out.astype(np.float32, copy=False)
+        if self.split:
+            # the translation smoothed with its own sigma: add (G_translation - G_rest) of the means
+            translation_weights = tap_weights(self.sigma_translation, frames, self.b0, self.b1, self.r)
+            shift = np.zeros((len(frames), 2))
+            for j, k in enumerate(range(-self.r, self.r + 1)):
+                w = translation_weights[j].astype(np.float64) - rest_weights[j]
+                shift += w[:, None] * self.means[self._sources(frames, k, translation_weights[j] + rest_weights[j])]
+            out += xp.asarray(shift.astype(np.float32)[:, None, None, :])
+        piece = (self.next_out, out, self.payload[self.next_out - self.first:upto - self.first])
         keep = max(self.first, upto - self.r) - self.first
         self.flows, self.payload = self.flows[keep:], self.payload[keep:]
+        if self.split:
+            self.means = self.means[keep:]
         self.first += keep
         self.next_out = upto
         return [piece]
+
+
+def _host(array) -> np.ndarray:
+    return array if isinstance(array, np.ndarray) else array.get()
