@@ -10,10 +10,10 @@ import pytest
 from frkit import layout, tools
 from frkit.chunks import join
 from frkit.flow_time import SMOOTHING_CHOICES, StreamingFlowFilter, choose_smoothing, context_frames, \
-    cross_validation_error, radius
+    flow_noise, radius, smoother_matrix, smoothing_risk
 from frkit.noise import ALPHA_CEILING, ALPHA_PER_VARIANCE, SMOOTHING_FROM_ALPHA, auto_flow_smoothing
 from frkit.options import FLOW_SMOOTHING_AUTO
-from frkit.synth import MotionError, SyntheticSession
+from frkit.synth import Motion, MotionError, SyntheticSession
 
 from conftest import run_tool, write_h5
 
@@ -66,32 +66,42 @@ def test_translation_and_rest_smoothed_apart_are_their_gaussians_with_the_same_b
     assert np.array_equal(stream(flows, (1.0, 1.0), 0, [7, 30])[0], stream(flows, 1.0, 0, [30])[0])
 
 
-def test_cross_validation_error_is_the_leave_one_out_error():
+def test_smoothing_risk_is_unbiased_for_white_and_correlated_noise():
+    """Averaged over noise draws, the risk estimate is the true error of the smoothed samples."""
     rng = np.random.default_rng(2)
-    x = rng.normal(size=(12, 40)).cumsum(axis=0)
-    for sigma in (0.7, 2.0, 8.0):
-        r = radius(sigma)
-        err = 0.0
-        for t in range(12):
-            ks = [k for k in range(-r, r + 1) if k and 0 <= t + k < 12]
-            g = np.exp(-0.5 * (np.array(ks) / sigma) ** 2)
-            err += np.sum((x[t] - sum(gk * x[t + k] for gk, k in zip(g, ks)) / g.sum()) ** 2)
-        assert cross_validation_error(x @ x.T, sigma) == pytest.approx(err / 12, rel=1e-9)
+    k, n = 20, 30
+    motion = np.sin(np.arange(k)[:, None] / 3.0 + rng.uniform(0, 6, n)[None, :])  # correlated over frames
+    prefilter = np.array([0.2, 0.6, 0.2])  # noise shared by neighbours, as after a temporal prefilter
+    cov = (float(prefilter @ prefilter), float(prefilter[:2] @ prefilter[1:]), float(prefilter[0] * prefilter[2]))
+    for noise_cov, make in (((1.0,), lambda: rng.normal(size=(k, n))),
+                            (cov, lambda: np.apply_along_axis(np.convolve, 0, rng.normal(size=(k + 2, n)),
+                                                              prefilter, "valid"))):
+        for sigma in (0.0, 1.0, 3.0):
+            lm = smoother_matrix(k, sigma)
+            estimates, errors = [], []
+            for _ in range(400):
+                x = motion + 0.3 * make()
+                estimates.append(smoothing_risk(x @ x.T, n, sigma, [0.09 * c for c in noise_cov]))
+                errors.append(np.mean((lm @ x - motion) ** 2))
+            assert np.mean(estimates) == pytest.approx(np.mean(errors), rel=0.03, abs=1e-3), (noise_cov, sigma)
 
 
-def test_choice_smooths_noise_widely_and_fast_motion_little():
+def test_choice_smooths_noise_widely_and_motion_larger_than_noise_little():
     rng = np.random.default_rng(3)
     # estimation noise, independent from frame to frame, in the translation and in the rest
     noise = (rng.normal(scale=0.2, size=(22, 16, 16, 2)) + rng.normal(scale=0.2, size=(22, 1, 1, 2))).astype(np.float32)
-    assert choose_smoothing(noise, 0.7) == (SMOOTHING_CHOICES[-1],) * 2
+    known = flow_noise(np.concatenate([noise] * 1), 0)
+    assert choose_smoothing(noise, known) == (SMOOTHING_CHOICES[-1],) * 2
     t = np.arange(22)[:, None, None, None]
     y = np.arange(16)[None, :, None, None]
     # translation and a non-rigid ramp that change within two or three frames
-    fast = 3 * np.sin(t * 1.3) + np.sin(t * 1.1) * (y - 7.5) / 4 + noise
-    assert choose_smoothing(fast.astype(np.float32), 0.7) == (0.7, 0.7)
-    # the choice is made above the noise-decided least sigma, never below
-    assert min(choose_smoothing(fast.astype(np.float32), 1.5)) == 1.5
-    assert choose_smoothing(noise[:2], 0.7) == (0.7, 0.7)  # too few frames to choose from
+    fast = (3 * np.sin(t * 1.3) + np.sin(t * 1.1) * (y - 7.5) / 4 + noise).astype(np.float32)
+    sigma_translation, sigma_rest = choose_smoothing(fast, known)
+    assert sigma_translation == 0 and sigma_rest <= 0.7
+    # uncorrelated jumps of the translation (a low frame rate) are motion, not noise: never smoothed
+    jumps = (noise + rng.normal(scale=2.0, size=(22, 1, 1, 2))).astype(np.float32)
+    assert choose_smoothing(jumps, known) == (0.0, SMOOTHING_CHOICES[-1])
+    assert choose_smoothing(noise[:2], known) == (0.0, 0.0)  # too few frames to choose from
 
 
 def test_zero_sigma_passes_chunks_through_unchanged():
@@ -148,8 +158,9 @@ def test_time_chunks_choose_each_batch_smoothing_as_a_whole_run(tmp_path):
     plans = [json.loads((tmp_path / d / layout.RECORD).read_text())["summary"]["flow_smoothing_per_batch"]
              for d in ("whole", "joined")]
     assert plans[0] == plans[1] and len(plans[0]) == 4
-    # batch 3 is chosen from the last frames of batch 2 (moving): less smoothing than the still batches
-    assert plans[0][0][1] >= 4 and plans[0][3][1] < plans[0][0][1], plans[0]
+    # batch 3 is chosen from the last frames of batch 2 (moving): its translation is smoothed less
+    assert plans[0][0][0] >= 4 and plans[0][3][0] < 1, plans[0]
+    assert len({tuple(p) for p in plans[0]}) > 1 and any(p[0] != p[1] for p in plans[0])
 
 
 def _residual(tmp_path, s, **kw):
@@ -187,6 +198,18 @@ def test_strong_motion_in_a_very_noisy_recording_is_still_corrected(tmp_path):
     # within the bound of the moderately noisy test, and no worse than without smoothing (sigma 1 would be)
     assert auto.input_rms > 4 and auto.residual_rms < 0.3, auto.residual_rms
     assert auto.residual_rms <= unsmoothed.residual_rms, (auto.residual_rms, unsmoothed.residual_rms)
+
+
+def test_uncorrelated_jumps_in_a_noisy_recording_are_not_smoothed_away(tmp_path):
+    """At a low frame rate the motion between frames is independent: it must not be taken for noise (a fixed
+    sigma of 0.7 frames leaves about 1.3 px of the 2.7 px here)."""
+    s = SyntheticSession(128, 128, 30, seed=9, shift_px=0.0, warp_px=0.0, photons=1.5)
+    s.motion = Motion(np.random.default_rng(5).normal(scale=2.0, size=(30, 2)), [])
+    auto, summary = _residual(tmp_path, s)
+    unsmoothed, _ = _residual(tmp_path, s, flow_smoothing=0)
+    assert summary["flow_smoothing_per_batch"][0][0] == 0.0  # the translation is motion
+    assert auto.input_rms > 2 and auto.residual_rms <= unsmoothed.residual_rms < 0.3, \
+        (auto.residual_rms, unsmoothed.residual_rms)
 
 
 def test_a_given_alpha_keeps_pyflowreg_behaviour_and_bad_values_are_refused(tmp_path):

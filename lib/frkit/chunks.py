@@ -97,7 +97,7 @@ def initialization_chain(run, ref_raw: np.ndarray, path: Path) -> list:
     initialization averages. One field in memory; written under a
     ``.partial`` name.
     """
-    from .compensate import _batch_plan, _carried_flow, _flow_setup, _initial_flow, batch_smoothing
+    from .compensate import _batch_plan, _carried_flow, _flow_noise, _flow_setup, _initial_flow, batch_smoothing
 
     engine = run.engine
     n_frames, height, width, _ = run.shape
@@ -106,6 +106,7 @@ def initialization_chain(run, ref_raw: np.ndarray, path: Path) -> list:
     tmp = partial_path(path)
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float64, shape=(len(batches), height, width, 2))
     try:
+        run.flow_noise = _flow_noise(run, ref_raw, pre, pyramid, rigid)
         w, sample = _initial_flow(run, pyramid, pre, load, rigid)
         plan = []
         for k, batch in enumerate(batches):
@@ -189,6 +190,7 @@ def reference_step(reader, outdir: Path, params, engine, progress=None, input_in
         "noise_variance": noise,
         "flow_smoothing": run.flow_smoothing,
         "flow_smoothing_per_batch": plan,
+        "flow_noise": run.flow_noise.as_record() if run.flow_noise else None,
         "reference_frames": len(ref_indices) if ref_indices else (0 if params.reference_file else 1),
         "initialization": bool(params.update_initialization_w),
         "digest": _digest(files),
@@ -436,6 +438,7 @@ def join(folder, progress=None) -> dict:
         "noise_variance": ref["noise_variance"],
         "flow_smoothing": ref["flow_smoothing"],
         "flow_smoothing_per_batch": ref["flow_smoothing_per_batch"],
+        "flow_noise": ref["flow_noise"],
         "reference_frames": ref["reference_frames"],
         "mean_displacement": float(stats[:, 0].mean()),
         "max_displacement": float(stats[:, 1].max()),

@@ -37,12 +37,13 @@ from .engine import RigidInit
 from .errors import InputError, OptionError
 from .flow.params import FlowParams
 from .flow.policy import STAT_NAMES
-from .flow_time import StreamingFlowFilter, choose_smoothing, context_frames
+from .flow_time import StreamingFlowFilter, choose_smoothing, context_frames, flow_noise
 from .io.atomic import save_npy_atomic, save_npz_atomic, write_json_atomic
 from .io.describe import describe_input  # its home is light: fr-qc and the planner need no engine
 from .io.handoff import handoff_outputs
 from .io.writers import Hdf5VideoWriter
-from .noise import ALPHA_FLOOR, NOISE_FRAMES, auto_alpha, auto_flow_smoothing, noise_variance
+from .noise import ALPHA_FLOOR, NOISE_FRAMES, auto_alpha, auto_flow_smoothing, channel_noise_variances, \
+    shot_noise_copies, weighted_variance
 from .options import FLOW_SMOOTHING_AUTO, QUALITY_MIN_LEVEL
 from .pipelining import BackgroundWriter, ReadAhead
 from .preprocess import Preprocessor, check_finite, expand_sigma
@@ -57,6 +58,8 @@ INIT_FRAMES_FIRST = 22
 INIT_FRAMES_CARRY = 20
 #: frames averaged for the reference update
 REFERENCE_UPDATE_FRAMES = 100
+#: noisy copies of the reference whose flows measure the flow's estimation noise (``--flow-smoothing auto``)
+NOISE_COPIES = 16
 
 
 def flow_params(params, alpha=None) -> FlowParams:
@@ -107,6 +110,8 @@ class _Run:
     alpha: tuple | None = None  # as measured (--alpha auto) or given
     flow_smoothing: float = 0.0  # temporal sigma of the flows (frames): as given, or the least auto chooses
     smoothing_plan: list = None  # (translation, rest) sigma of each batch, as applied
+    noise_channels: np.ndarray | None = None  # measured noise variance per channel (--alpha auto)
+    flow_noise: object = None  # the flow's estimation noise (frkit.flow_time.FlowNoise), when measured
 
     @property
     def shape(self):
@@ -166,6 +171,7 @@ def compensate_recording(reader, outdir: Path, params, engine, progress=None, in
         "noise_variance": noise,
         "flow_smoothing": run.flow_smoothing,
         "flow_smoothing_per_batch": run.smoothing_plan,
+        "flow_noise": run.flow_noise.as_record() if run.flow_noise else None,
         "reference_frames": len(ref_indices) if ref_indices else (0 if params.reference_file else 1),
         "mean_displacement": float(stats[:, 0].mean()),
         "max_displacement": float(stats[:, 1].max()),
@@ -187,9 +193,11 @@ def _open_run(reader, outdir, params, engine, alpha=None, noise=None):
     _check_recording(reader)
     if params.reference_file and params.reference_frames:
         raise OptionError("give --reference-frames or --reference, not both")
+    noise_channels = None
     if alpha is None:
         ref_raw, ref_indices = _reference_source(reader, params)
-        noise, alpha = _regularization(reader, params, ref_indices)
+        noise_channels, alpha = _regularization(reader, params, ref_indices)
+        noise = None if noise_channels is None else weighted_variance(noise_channels, params.weight)
     else:
         ref_raw, ref_indices = None, []
     run = _Run(reader, Path(outdir), params, engine, flow_params(params, alpha).for_channels(n_ch),
@@ -197,6 +205,7 @@ def _open_run(reader, outdir, params, engine, alpha=None, noise=None):
                params.chunk_size or engine.preferred_chunk((height, width, n_ch)), _Timer(),
                np.dtype(reader.dtype) if params.output_dtype == "same" else np.dtype(params.output_dtype))
     run.alpha = alpha
+    run.noise_channels = noise_channels
     run.flow_smoothing = flow_smoothing(params, noise)
     return run, ref_raw, ref_indices, noise
 
@@ -214,18 +223,42 @@ def flow_smoothing(params, noise: float | None) -> float:
 def batch_smoothing(run: "_Run", sample) -> tuple[float, float]:
     """``(translation, rest)`` temporal sigmas of a batch's flows.
 
-    With ``--flow-smoothing auto`` on a noisy recording (a least sigma above
-    0) they are chosen by :func:`frkit.flow_time.choose_smoothing` from
-    ``sample``: the flows the batch's initialization was averaged from (the
-    first frames, or the last frames of the previous batch), so the choice
-    travels with the initialization and time chunks make it alike. Otherwise
-    (or with no sample: ``--no-update-initialization-w``) both are the run's
+    With ``--flow-smoothing auto`` on a noisy recording (the noise-decided
+    sigma above 0) and the flow's noise measured (:func:`_flow_noise`) they
+    are chosen by :func:`frkit.flow_time.choose_smoothing` from ``sample``:
+    the flows the batch's initialization was averaged from (the first
+    frames, or the last frames of the previous batch), so the choice travels
+    with the initialization and time chunks make it alike. Otherwise (or
+    with no sample: ``--no-update-initialization-w``) both are the run's
     sigma.
     """
     sigma = run.flow_smoothing
-    if run.params.flow_smoothing != "auto" or sigma == 0 or sample is None:
+    if run.flow_noise is None or sample is None:
         return sigma, sigma
-    return choose_smoothing(sample, sigma)
+    return choose_smoothing(sample, run.flow_noise)
+
+
+def _flow_noise(run: "_Run", ref_raw: np.ndarray, pre, pyramid, rigid):
+    """The flow's estimation noise (:class:`frkit.flow_time.FlowNoise`), when ``auto`` smoothing chooses.
+
+    Measured, not modelled: the flows of :data:`NOISE_COPIES` copies of the
+    reference with the recording's measured noise
+    (:func:`frkit.noise.shot_noise_copies`), preprocessed as one batch,
+    whose true flow is zero. None when the smoothing is given, off, or has
+    no sample to choose from.
+    """
+    if (run.params.flow_smoothing != "auto" or run.flow_smoothing == 0 or run.noise_channels is None
+            or not run.params.update_initialization_w):
+        return None
+    copies = shot_noise_copies(ref_raw, run.noise_channels, run.params.channel_normalization, NOISE_COPIES)
+    flows = []
+    with run.timer("flow_noise"):
+        for a in range(0, NOISE_COPIES, run.chunk):
+            b = min(NOISE_COPIES, a + run.chunk)
+            src = pre.temporal(copies, np.arange(a, b), NOISE_COPIES, 0) if pre.temporal_radius() else copies[a:b]
+            proc = run.engine.preprocess(src, pre)
+            flows.append(run.engine.to_host(run.engine.flows(pyramid, proc, None, rigid)))
+    return flow_noise(np.concatenate(flows), 2 * pre.temporal_radius())
 
 
 def _check_recording(reader) -> None:
@@ -250,15 +283,15 @@ def _reference_source(reader, params):
 
 
 def _regularization(reader, params, ref_indices):
-    """``(noise variance, alpha)``: with ``--alpha auto``, measured on the reference frames (or the first
-    frames); otherwise ``(None, the given alpha)``."""
+    """``(noise variance per channel, alpha)``: with ``--alpha auto``, measured on the reference frames (or
+    the first frames); otherwise ``(None, the given alpha)``."""
     if params.alpha != "auto":
         return None, tuple(params.alpha)
     frames = (ref_indices or range(reader.shape[0]))[:NOISE_FRAMES]
     sample = reader.read_indices(list(frames))
     check_finite(sample, frames, reader.path)
-    variance = noise_variance(sample, params.weight, params.channel_normalization)
-    return variance, (auto_alpha(variance),) * 2
+    per_channel = channel_noise_variances(sample, params.channel_normalization)
+    return per_channel, (auto_alpha(weighted_variance(per_channel, params.weight)),) * 2
 
 
 def _load_reference_file(path: str, shape) -> np.ndarray:
@@ -395,6 +428,7 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
     wfile = writers[2] if len(writers) > 2 else None
 
     if initializations is None:
+        run.flow_noise = _flow_noise(run, ref_raw, pre, pyramid, rigid)
         w_init, sample = _initial_flow(run, pyramid, pre, load, rigid)
         run.smoothing_plan = [batch_smoothing(run, sample)]
     stats = np.empty((stop - start, len(STAT_NAMES)))

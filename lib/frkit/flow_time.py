@@ -20,16 +20,17 @@ on numpy and CuPy arrays alike.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["radius", "tap_weights", "StreamingFlowFilter", "context_frames", "choose_smoothing",
-           "cross_validation_error", "SMOOTHING_CHOICES"]
+__all__ = ["radius", "tap_weights", "StreamingFlowFilter", "context_frames", "choose_smoothing", "smoothing_risk",
+           "smoother_matrix", "FlowNoise", "flow_noise", "lag_covariances", "SMOOTHING_CHOICES"]
 
 #: taps reach this many sigmas (the Gaussian beyond holds under 0.3 % of the weight)
 TRUNCATE = 3.0
-#: the sigmas (frames) ``auto`` chooses among for each part of the flow, above the noise-decided least one
-SMOOTHING_CHOICES = (0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+#: the sigmas (frames) ``auto`` chooses among for each part of the flow (0: not smoothed)
+SMOOTHING_CHOICES = (0.0, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 #: columns of the sample summed at once into its Gram matrix (bounds the float64 copy)
 _GRAM_BLOCK = 1 << 16
 
@@ -56,30 +57,67 @@ def tap_weights(sigma: float, frames: np.ndarray, b0: int, b1: int, r: int | Non
     return (w / w.sum(axis=0, keepdims=True)).astype(np.float32)
 
 
-def _leave_one_out(k: int, sigma: float) -> np.ndarray:
-    """``(k, k)`` weights predicting each of ``k`` consecutive frames from the others (the Gaussian of
-    ``sigma`` without its centre tap, truncated as the filter is, renormalized); a frame with no
-    neighbour within reach predicts itself, which costs nothing and favours no sigma."""
+def smoother_matrix(k: int, sigma: float) -> np.ndarray:
+    """``(k, k)`` float64: the filter over a window of ``k`` consecutive frames as one batch (taps that
+    leave the window dropped, the rest renormalized); the identity for ``sigma == 0``."""
+    if radius(sigma) == 0:
+        return np.eye(k)
     d = np.arange(k)[None, :] - np.arange(k)[:, None]
-    w = np.where((d != 0) & (np.abs(d) <= radius(sigma)), np.exp(-0.5 * (d / sigma) ** 2), 0.0)
-    lonely = w.sum(axis=1) == 0
-    w[lonely, lonely] = 1.0
+    w = np.where(np.abs(d) <= radius(sigma), np.exp(-0.5 * (d / max(sigma, 1e-12)) ** 2), 0.0)
     return w / w.sum(axis=1, keepdims=True)
 
 
-def cross_validation_error(gram: np.ndarray, sigma: float) -> float:
-    """Mean squared leave-one-out error of smoothing ``k`` samples over time with ``sigma``, from their
-    ``(k, k)`` Gram matrix: ``trace((I - W) G (I - W)^T) / k``.
+@dataclass(frozen=True)
+class FlowNoise:
+    """The flow's estimation noise: its covariance between frames ``j`` apart (``j = 0, 1, ...``; the
+    temporal prefilter correlates neighbours), per element, of the translation and of the rest."""
 
-    Noise independent from frame to frame cannot be predicted from the
-    neighbours, motion correlated over frames can: the error falls with
-    sigma while the smoothing averages noise away, and rises once it blurs
-    the motion. Its minimum estimates the sigma with the least error in the
-    smoothed flows (cross-validation, a standard choice of a smoother's width).
+    translation: tuple
+    rest: tuple
+
+    def as_record(self) -> dict:
+        return {"translation": list(self.translation), "rest": list(self.rest)}
+
+
+def lag_covariances(x: np.ndarray, lags: int) -> tuple:
+    """Covariance of ``(K, n)`` samples (rows a sequence) between rows ``0..lags`` apart, over the columns;
+    those beyond lag 0 clipped to ``[0, lag 0]`` (a Gaussian prefilter correlates neighbours positively,
+    and a few samples would otherwise pass their scatter on as structure)."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x - x.mean(axis=0)
+    k = len(x)
+    c0 = float(np.mean(x * x))
+    return (c0,) + tuple(float(np.clip(np.mean(x[:k - j] * x[j:]), 0.0, c0)) if j < k else 0.0
+                         for j in range(1, lags + 1))
+
+
+def flow_noise(flows: np.ndarray, lags: int) -> FlowNoise:
+    """:class:`FlowNoise` from ``(K, H, W, 2)`` host flows whose true flow is zero (noisy copies of the
+    reference, :func:`frkit.noise.shot_noise_copies`, in sequence); ``lags``: how far apart frames share
+    noise (twice the temporal prefilter's radius: 0 without one)."""
+    translation, rest = _split(flows)
+    return FlowNoise(lag_covariances(translation, lags), lag_covariances(rest, lags))
+
+
+def smoothing_risk(gram: np.ndarray, per_frame: int, sigma: float, covariance) -> float:
+    """Expected squared error per element of the flows smoothed with ``sigma``: Stein's unbiased risk.
+
+    For ``k`` frames of ``per_frame`` elements with Gram matrix ``G`` (over
+    time) and noise covariance ``S`` between frames (Toeplitz of
+    ``covariance``, by lag): ``(tr((L - I) G (L - I)^T) / per_frame - tr(S)
+    + 2 tr(L S)) / k`` with ``L`` the :func:`smoother_matrix`. It needs the
+    noise, not the motion: smoothing wins where the flow's fluctuation is
+    the noise, and loses where it is motion, fast or uncorrelated motion
+    included (sigma 0 costs exactly the noise).
     """
     k = len(gram)
-    a = np.eye(k) - _leave_one_out(k, sigma)
-    return float(np.einsum("ij,jk,ik->", a, gram, a)) / k
+    lm = smoother_matrix(k, sigma)
+    a = lm - np.eye(k)
+    lag = np.abs(np.arange(k)[None, :] - np.arange(k)[:, None])
+    cov = np.asarray(covariance, dtype=np.float64)
+    s = np.where(lag < len(cov), cov[np.minimum(lag, len(cov) - 1)], 0.0)
+    return (float(np.einsum("ij,jk,ik->", a, gram, a)) / per_frame - float(np.trace(s))
+            + 2.0 * float(np.einsum("ij,ji->", lm, s))) / k
 
 
 def _gram(x: np.ndarray) -> np.ndarray:
@@ -92,26 +130,31 @@ def _gram(x: np.ndarray) -> np.ndarray:
     return g
 
 
-def choose_smoothing(flows: np.ndarray, least: float) -> tuple[float, float]:
+def _split(flows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(translation (k, 2) float64, rest (k, H*W*2) float32)`` of ``(k, H, W, 2)`` host flows."""
+    flows = np.asarray(flows)
+    translation = np.stack([frame_mean(f) for f in flows])
+    rest = (flows - translation[:, None, None, :].astype(np.float32)).reshape(len(flows), -1)
+    return translation, rest
+
+
+def choose_smoothing(flows: np.ndarray, noise: FlowNoise, choices=SMOOTHING_CHOICES) -> tuple[float, float]:
     """``(sigma of the translation, sigma of the non-rigid rest)`` for ``(k, H, W, 2)`` consecutive host flows.
 
     The flow of each frame is split into its translation (the mean over the
-    field) and the non-rigid rest; for each part the sigma among ``least``
-    and the :data:`SMOOTHING_CHOICES` above it with the least
-    :func:`cross_validation_error` is chosen. A still, noisy recording gets
-    the widest (its flow is noise), strong, fast motion the least.
+    field) and the non-rigid rest; for each part the sigma among ``choices``
+    with the least :func:`smoothing_risk` under ``noise`` is chosen. A still,
+    noisy recording gets the widest (its flow is noise), motion larger than
+    the noise the least.
     """
-    choices = [float(least)] + [c for c in SMOOTHING_CHOICES if c > least]
-    flows = np.asarray(flows)
-    k = len(flows)
-    if k < 3 or len(choices) == 1:
-        return float(least), float(least)
-    translation = np.stack([frame_mean(f) for f in flows])  # (k, 2) float64
-    rest = (flows - translation[:, None, None, :].astype(np.float32)).reshape(k, -1)
+    if len(flows) < 3:
+        return 0.0, 0.0
+    translation, rest = _split(flows)
     chosen = []
-    for gram in (translation @ translation.T, _gram(rest)):
-        errors = [cross_validation_error(gram, c) for c in choices]
-        chosen.append(choices[int(np.argmin(errors))])
+    for gram, per_frame, cov in ((translation @ translation.T, 2, noise.translation),
+                                 (_gram(rest), rest.shape[1], noise.rest)):
+        risks = [smoothing_risk(gram, per_frame, c, cov) for c in choices]
+        chosen.append(float(choices[int(np.argmin(risks))]))
     return chosen[0], chosen[1]
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from .preprocess import NORM_EPS, normalization_range
 
-__all__ = ["noise_variance", "auto_alpha", "auto_flow_smoothing", "ALPHA_FLOOR", "ALPHA_PER_VARIANCE", "ALPHA_CEILING",
+__all__ = ["noise_variance", "channel_noise_variances", "weighted_variance", "shot_noise_copies", "auto_alpha", "auto_flow_smoothing", "ALPHA_FLOOR", "ALPHA_PER_VARIANCE", "ALPHA_CEILING",
            "SMOOTHING_FROM_ALPHA", "NOISE_FRAMES"]
 
 #: the classic smoothness weight: the least ``auto`` chooses (clean recordings keep it)
@@ -46,15 +46,29 @@ def noise_variance(frames: np.ndarray, weights=None, channel_normalization: str 
     """Noise variance of ``(n, H, W, C)`` raw frames, normalized as the method normalizes them.
 
     The normalization range comes from the frames' mean (the reference is not
-    known yet when the weight is chosen); per channel, then weighted by
-    ``weights`` (the data term's channel weights, default equal).
+    known yet when the weight is chosen); per channel
+    (:func:`channel_noise_variances`), then weighted by ``weights`` (the data
+    term's channel weights, default equal).
     """
+    return weighted_variance(channel_noise_variances(frames, channel_normalization), weights)
+
+
+def weighted_variance(per_channel: np.ndarray, weights=None) -> float:
+    """The channels' noise variances weighted by the data term's channel ``weights`` (default equal)."""
+    c = len(per_channel)
+    weights = np.full(c, 1.0 / c) if weights is None else np.asarray(weights[:c], dtype=np.float64)
+    return float(np.asarray(per_channel) @ (weights / weights.sum()))
+
+
+def channel_noise_variances(frames: np.ndarray, channel_normalization: str = "joint") -> np.ndarray:
+    """``(C,)`` noise variance of each channel of ``(n, H, W, C)`` raw frames, normalized as in
+    :func:`noise_variance`."""
     from scipy import ndimage as ndi  # local: scipy.ndimage adds ~0.2 s to every fr-compensate start (time chunks)
 
     frames = np.asarray(frames, dtype=np.float64)
     n, h, w, c = frames.shape
     if min(h, w) < 3:
-        return 0.0
+        return np.zeros(c)
     low, high = normalization_range(frames.mean(axis=0), channel_normalization)
     per_channel = np.empty(c)
     for k in range(c):
@@ -64,9 +78,35 @@ def noise_variance(frames: np.ndarray, weights=None, channel_normalization: str 
             response = ndi.correlate(frame * scale, _MASK, mode="reflect")[1:-1, 1:-1]
             total += float(np.mean(response * response)) / 36.0
         per_channel[k] = total / n
-    weights = np.full(c, 1.0 / c) if weights is None else np.asarray(weights[:c], dtype=np.float64)
-    weights = weights / weights.sum()
-    return float(per_channel @ weights)
+    return per_channel
+
+
+#: shot noise grows with the signal; this share of the brightest pixel's variance is everywhere (dark
+#: counts, read noise), so the darkest pixels are not noise-free
+SHOT_NOISE_FLOOR = 0.05
+
+
+def shot_noise_copies(reference: np.ndarray, variances, channel_normalization: str, n: int,
+                      seed: int = 0) -> np.ndarray:
+    """``(n, H, W, C)`` float32 copies of a raw ``(H, W, C)`` reference with noise as the recording's.
+
+    Per channel the noise is Gaussian with a variance proportional to the
+    normalized signal (plus :data:`SHOT_NOISE_FLOOR`), as shot noise is,
+    scaled so that its mean is ``variances[c]`` (normalized units, as
+    :func:`channel_noise_variances` measures). The flows of such copies
+    against the reference are the flow's estimation noise alone (their true
+    flow is zero). Seeded: the same copies on every run.
+    """
+    reference = np.asarray(reference, dtype=np.float64)
+    low, high = normalization_range(reference, channel_normalization)
+    rng = np.random.default_rng(seed)
+    copies = np.empty((n,) + reference.shape, dtype=np.float32)
+    for c in range(reference.shape[-1]):
+        span = high[c] - low[c] + NORM_EPS
+        profile = np.clip((reference[..., c] - low[c]) / span, 0.0, None) + SHOT_NOISE_FLOOR
+        sd = np.sqrt(float(variances[c]) * profile / profile.mean()) * span
+        copies[..., c] = reference[..., c] + sd * rng.standard_normal((n,) + reference.shape[:2])
+    return copies
 
 
 def auto_alpha(variance: float) -> float:
