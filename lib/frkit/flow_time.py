@@ -1,12 +1,15 @@
 """Temporal smoothing of the flow fields within a batch (``--flow-smoothing``).
 
 At real photon counts each frame's flow carries estimation noise that is
-independent from frame to frame, while physiological motion is smooth over a
-few frames (tens of milliseconds). A Gaussian over time, applied to the flows
-before they warp the frames, averages the noise away and keeps the motion:
-on the noisy benchmark (``bench/noisy_motion.py``) a sigma of 0.7 frames
-reduces the motion invented on a still recording by a third or more and
-improves the correction of moving ones (``docs/method.md`` section 4.4).
+independent from frame to frame (or shared by neighbours through the temporal
+prefilter), while physiological motion is mostly smooth over a few frames. A
+Gaussian over time, applied to the flows before they warp the frames,
+averages the noise away; how wide depends on the recording, so ``auto``
+chooses per batch, for the translation and the non-rigid rest apart, the
+sigma with the least expected error (:func:`smoothing_risk`, Stein's
+unbiased risk) under the flow's noise as measured on noisy copies of the
+reference (:class:`FlowNoise`). ``docs/method.md`` section 4.4 has the rule
+and the measurements.
 
 The filter works within a batch (like the temporal prefilter, it never
 crosses a batch border); near a border the taps that fall outside are

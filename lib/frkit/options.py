@@ -556,9 +556,10 @@ COMPENSATE = (
     _opt("sigma", ((1.0, 1.0, 0.1),), Sigma(), "Gaussian sigma rows,cols,time; per channel separate rows with ';' "
          "(one row applies to every channel).", keys=(FO + "sigma",), panel=P_PRE),
     _opt("flow_smoothing", "auto", Number(ge=0, le=20, auto=True), "Gaussian sigma, in frames, of the flow "
-         "fields over time within a batch (0 = off); auto: from the measured noise, with --alpha auto: 0 on clean "
-         "recordings, up to 0.5 (quality) or 0.7 (balanced, fast) at about two photons per pixel and fewer (the "
-         "value used is in the record); 0 with a given alpha (pyflowreg's behaviour).",
+         "fields over time within a batch (0 = off); auto: none on clean recordings; on noisy ones (with --alpha "
+         "auto) each batch chooses the sigma of the translation and of the non-rigid rest (0 to 8) with the least "
+         "expected error under the flow's measured noise (recorded per batch); 0 with a given alpha (pyflowreg's "
+         "behaviour).",
          keys=(FO + "flow_smoothing",), panel=P_FLOW),
     _opt("channel_normalization", "joint", Choice(("joint", "separate")), "Intensity normalization from the "
          "reference: joint (all channels) or separate.", keys=(FO + "channel_normalization",), panel=P_PRE),
