@@ -108,7 +108,7 @@ class _Run:
     out_dtype: np.dtype
     advance: object = None
     alpha: tuple | None = None  # as measured (--alpha auto) or given
-    flow_smoothing: float = 0.0  # temporal sigma of the flows (frames): as given, or the least auto chooses
+    flow_smoothing: float = 0.0  # temporal sigma of the flows (frames): as given, or auto's without a choice
     smoothing_plan: list = None  # (translation, rest) sigma of each batch, as applied
     noise_channels: np.ndarray | None = None  # measured noise variance per channel (--alpha auto)
     flow_noise: object = None  # the flow's estimation noise (frkit.flow_time.FlowNoise), when measured
@@ -211,10 +211,11 @@ def _open_run(reader, outdir, params, engine, alpha=None, noise=None):
 
 
 def flow_smoothing(params, noise: float | None) -> float:
-    """The temporal sigma (frames) of the flows: as given, or for ``auto`` the least one from the measured
-    ``noise`` variance (:func:`frkit.noise.auto_flow_smoothing`, up to the preset's
-    :data:`FLOW_SMOOTHING_AUTO`; each batch may then smooth more, :func:`batch_smoothing`); none when
-    the noise was not measured (a given ``--alpha``: pyflowreg's behaviour)."""
+    """The temporal sigma (frames) of the flows: as given, or for ``auto`` from the measured ``noise``
+    variance (:func:`frkit.noise.auto_flow_smoothing`, up to the preset's :data:`FLOW_SMOOTHING_AUTO`):
+    0 turns smoothing off, above 0 each batch chooses its own (:func:`batch_smoothing`) and this is
+    the sigma of a batch with nothing to choose from; none when the noise was not measured (a given
+    ``--alpha``: pyflowreg's behaviour)."""
     if params.flow_smoothing != "auto":
         return float(params.flow_smoothing)
     return 0.0 if noise is None else auto_flow_smoothing(noise, FLOW_SMOOTHING_AUTO[params.quality])
