@@ -25,7 +25,7 @@ BLOCK_VALUES = 1 << 16
 
 
 def ready(a) -> np.ndarray:
-    """``a`` as the sweeps take it: C-contiguous (float16 as float32, as the compiled sweeps took it)."""
+    """``a`` as the sweeps take it: C-contiguous, float16 as float32."""
     a = np.asarray(a)
     return np.ascontiguousarray(a, dtype=np.float32 if a.dtype == np.float16 else a.dtype)
 
