@@ -5,10 +5,14 @@ at the balanced preset (timed), then runs fr-qc on the result (timed, with the
 peak of Python/numpy memory it allocated, which must not grow with the length).
 Each --repeat corrects and checks back-to-back again (a shared machine's load
 then weighs on both alike); the first fr-qc of the process pays the imports
-(matplotlib) and loading the compiled kernels, later ones do not, so the last
-line gives the first repeat's ratio and the worst. --cli times the two commands
-as separate processes instead (start-up and imports included on both sides,
-as `make session` runs them).
+(matplotlib, scipy.fft), later ones do not, so the last line gives the first
+repeat's ratio and the worst. --cli times the two commands as separate
+processes instead (start-up and imports included on both sides, as `make
+session` runs them), wall and CPU time (user + system: on a loaded machine the
+CPU times vary less). fr-qc compiles nothing; fr-compensate's first run in a
+fresh checkout (or after its numba kernels changed) compiles them, about 10 s
+at 256 x 256, once: with --repeat 2 the later repeats show the steady state
+(the "worst of" figure).
 
     .venv/bin/python bench/qc_cost.py                     # 256 x 256, 300 frames
     .venv/bin/python bench/qc_cost.py --frames 1000 --repeat 2
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import subprocess
 import sys
@@ -47,21 +52,26 @@ def write_recording(path: Path, frames: int, size: int) -> None:
             mov[a:a + 50] = s.frames(a, min(frames, a + 50))[..., 0]
 
 
-def _timed_cli(*args) -> float:
+def _timed_cli(*args) -> tuple[float, float]:
+    """Run a command; its wall time and CPU time (user + system, all its threads and children)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run([str(a) for a in args], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def run_once(src: Path, out: Path, a) -> dict:
     """Correct ``src`` into ``out`` and check it, back-to-back; the times and fr-qc's summary."""
     shutil.rmtree(out, ignore_errors=True)
     if a.cli:
-        t_comp = _timed_cli(BIN / "fr-compensate", src, "-o", out, "--quality", "balanced", "--save-w",
-                            "--workers", a.workers)
+        t_comp, c_comp = _timed_cli(BIN / "fr-compensate", src, "-o", out, "--quality", "balanced", "--save-w",
+                                    "--workers", a.workers)
         tools.average(out, out / "temporal_average.npy", options.resolve(options.AVERAGE))  # as a session has it
-        t_qc = _timed_cli(BIN / "fr-qc", out)
-        return {"compensate_s": t_comp, "qc_s": t_qc, "summary": json.loads((out / "qc.json").read_text())}
+        t_qc, c_qc = _timed_cli(BIN / "fr-qc", out)
+        return {"compensate_s": t_comp, "qc_s": t_qc, "summary": json.loads((out / "qc.json").read_text()),
+                "compensate_cpu_s": c_comp, "qc_cpu_s": c_qc}
     t0, c0 = time.perf_counter(), time.process_time()
     tools.compensate(src, out, options.resolve(options.COMPENSATE, quality="balanced", save_w=True,
                                                workers=a.workers))

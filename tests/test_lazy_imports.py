@@ -1,5 +1,5 @@
 """fr-align's start-up: aligning two .npy averages imports no video reader (h5py, tifffile) and neither
-scipy.ndimage nor skimage.
+scipy.ndimage nor skimage; fr-qc of a stage-1 folder imports no numba.
 
 Start-up time counts for a tool run once per recording (fr-align on 512 x 512 should take under 3 s on one
 core, about a third of it imports); the readers cost ~0.2 s and fr-align never reads a video; scipy.ndimage
@@ -64,3 +64,36 @@ def test_fr_align_command_line_builds_no_pydantic_adapters(tmp_path):
     pydantic_loaded, schedule = json.loads(out.stdout.strip().splitlines()[-1])
     assert not pydantic_loaded
     assert [(s["alpha_between"], s["iterations_between"]) for s in schedule] == [([3.0, 4.0], 7)]
+
+
+QC_PROBE = r"""
+import json, sys
+import h5py
+import numpy as np
+from frkit_cmd import fr_qc
+d = sys.argv[1]
+rng = np.random.default_rng(0)
+frames = (rng.random((12, 32, 40)) * 1000).astype(np.uint16)
+with h5py.File(f"{d}/raw.h5", "w") as f:
+    f["mov"] = frames
+with h5py.File(f"{d}/compensated.HDF5", "w") as f:
+    f["ch1"] = frames
+with h5py.File(f"{d}/idx.hdf", "w") as f:
+    f["idx"] = np.ones(frames.shape, np.uint8)
+with open(f"{d}/compensate.json", "w") as f:
+    json.dump({"tool": "fr-compensate", "input": {"path": f"{d}/raw.h5"}, "parameters": {"bin_size": 1}}, f)
+try:
+    fr_qc.main([d, "-q"])
+except SystemExit as exc:
+    assert exc.code == 0, exc.code
+print(json.dumps([json.load(open(f"{d}/qc.json"))["frames"], "numba" in sys.modules]))
+"""
+
+
+def test_fr_qc_of_a_folder_imports_no_numba(tmp_path):
+    """fr-qc's sweeps are numpy: a QC process pays neither numba's import and set-up (~0.3 s) nor a compile."""
+    import json
+
+    out = subprocess.run([sys.executable, "-c", QC_PROBE, str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [12, False]

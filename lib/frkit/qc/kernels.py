@@ -1,54 +1,92 @@
-"""Compiled per-frame sums of fr-qc's streaming pass (numba, ``nogil``).
+"""The per-frame sums of fr-qc's streaming pass, in numpy, a few frames at a time.
 
-Each kernel reads a batch once, in its stored dtype, and accumulates in
-float64: what numpy needs several full-size float64 temporaries for (the
-channel mean, masked copies, products) costs one sweep here. The measures
-they feed are defined in :mod:`frkit.qc.measures` (the numpy reference the
-tests compare against); nothing here decides a result.
+Each function sweeps a batch in blocks of :func:`block_frames` frames: the
+block's float64 copy (about 512 KB) stays in the CPU cache, so the dozen
+numpy operations over it cost little more than one pass over the batch,
+where whole-batch float64 temporaries would each go to memory. Sums are
+accumulated in float64 from the stored values. The measures they feed are
+defined in :mod:`frkit.qc.measures` (the plain numpy reference the tests
+compare against); nothing here decides a result.
 
-Numba compiles a kernel once per combination of input dtypes and caches it
-on disk (``cache=True``), so only a machine's first run pays the compilation.
+Plain numpy, not numba: a fr-qc process then pays neither numba's import
+and first-call set-up (about 0.3 s of a 1-2 s run) nor, on a machine's
+first run, the compilation (about 2 s); the sweeps are 2-3x slower than
+compiled loops, about 0.5 ms per 256 x 256 frame (``bench/qc_cost.py``).
 """
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
-__all__ = ["ready", "raw_frame_stats", "pair_sums", "flow_stats", "PAIR_SUMS"]
+__all__ = ["ready", "block_frames", "raw_frame_stats", "pair_sums", "flow_stats", "PAIR_SUMS"]
 
-# reassociation lets LLVM vectorize the sums; no 'nnan'/'ninf': the maxima must see NaN and inf as they are
-_jit = dict(nogil=True, cache=True, fastmath={"reassoc", "contract", "nsz", "arcp"}, error_model="numpy")
+#: a block's float64 plane holds about this many values (512 KB: it stays in a core's cache)
+BLOCK_VALUES = 1 << 16
+
 
 def ready(a) -> np.ndarray:
-    """``a`` as the kernels take it: C-contiguous, and float16 (which numba does not compute in) as float32."""
+    """``a`` as the sweeps take it: C-contiguous, float16 as float32."""
     a = np.asarray(a)
     return np.ascontiguousarray(a, dtype=np.float32 if a.dtype == np.float16 else a.dtype)
+
+
+def block_frames(h: int, w: int) -> int:
+    """Frames per block: about :data:`BLOCK_VALUES` pixels, at least one frame."""
+    return max(1, BLOCK_VALUES // max(1, h * w))
 
 
 #: the columns of :func:`pair_sums`'s ``sums``: over the valid pixels of frame i, with t the centred template
 PAIR_SUMS = ("n", "st", "stt", "sx", "sxx", "sxt", "sc", "scc", "sct")
 
 
-@nb.njit(**_jit)
-def _gray_row(frames, i, y, row):
-    """``row[:] =`` the channel mean of row ``y`` of frame ``i`` of ``frames`` ``(n, H, W, C)``, as float64."""
-    w, c = frames.shape[2], frames.shape[3]
-    if c == 1:  # the common case, as its own loop: it vectorizes
-        for x in range(w):
-            row[x] = np.float64(frames[i, y, x, 0])
+def _gray(frames: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out[:] =`` the channel mean of ``frames`` ``(m, H, W, C)`` as float64, ``out`` ``(m, H * W)``."""
+    m, h, w, c = frames.shape
+    if c == 1:
+        np.copyto(out, frames.reshape(m, h * w), casting="unsafe")
     else:
-        inv_c = 1.0 / c
-        for x in range(w):
-            g = 0.0
-            for k in range(c):
-                g += np.float64(frames[i, y, x, k])
-            row[x] = g * inv_c
+        np.mean(frames.reshape(m, h * w, c), axis=-1, dtype=np.float64, out=out)
+    return out
 
 
-@nb.njit(**_jit)
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``sum_j a[i, j] * b[i, j]`` (einsum's own loop: no BLAS thread start-up on a small block)."""
+    return np.einsum("ij,ij->i", a, b)
+
+
+def _matvec(a: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``a @ v`` by einsum (as :func:`_rowdot`)."""
+    return np.einsum("ij,j->i", a, v)
+
+
+def _add_frames(total: np.ndarray, frames: np.ndarray) -> None:
+    """``total += frames.sum(axis=0)``; one frame is added as it is (no reduction, no temporary)."""
+    if len(frames) == 1:
+        total += frames[0]
+    else:
+        total += frames.sum(axis=0)
+
+
+def _count_rows(flags: np.ndarray) -> np.ndarray:
+    """``np.count_nonzero(flags, axis=1)`` row by row (without ``axis`` numpy counts bytes several times faster)."""
+    return np.array([np.count_nonzero(row) for row in flags], dtype=np.intp)
+
+
+def _at_clipping(samples: np.ndarray, ceiling: float, frame_max: bool) -> np.ndarray:
+    """Per row of ``samples`` ``(m, n)``: how many are at the clipping level (see :func:`raw_frame_stats`)."""
+    if frame_max:  # fmax ignores NaN, as the comparison with the maximum does
+        top = np.fmax.reduce(samples, axis=1)
+        return _count_rows(samples == top[:, None])
+    if np.issubdtype(samples.dtype, np.integer):  # compare in the stored dtype, not float64 copies
+        info = np.iinfo(samples.dtype)
+        if ceiling > info.max:
+            return np.zeros(len(samples), dtype=np.intp)
+        ceiling = samples.dtype.type(max(info.min, np.ceil(ceiling)))
+    return _count_rows(samples >= ceiling)
+
+
 def raw_frame_stats(frames, ceiling, frame_max, b, binned, out):
-    """Per frame of ``frames`` ``(n, H, W, C)``: brightness, saturation and a binned copy, in one sweep.
+    """Per frame of ``frames`` ``(n, H, W, C)``: brightness, saturation and a binned copy.
 
     ``out[i] = (mean, std, saturated fraction)``: mean and standard deviation
     (population) of the frame's channel mean over all pixels; the fraction of
@@ -57,56 +95,28 @@ def raw_frame_stats(frames, ceiling, frame_max, b, binned, out):
     :func:`frkit.qc.measures.saturated_fraction`). ``binned[i]`` ``(H // b,
     W // b)`` gets the means of ``b x b`` blocks of the channel mean (rows and
     columns beyond whole blocks dropped, as :class:`~frkit.qc.measures.Template`
-    bins). ``frames`` must be C-contiguous.
+    bins).
     """
     n, h, w, c = frames.shape
-    samples = frames.reshape(n, h, w * c)
     hb, wb = h // b, w // b
-    inv_block = 1.0 / (b * b)
-    npx = h * w
-    row = np.empty(w, dtype=np.float64)
-    acc = np.empty(wb, dtype=np.float64)
-    for i in range(n):
-        s = 0.0
-        ss = 0.0
-        count = 0
-        top = -np.inf
-        for y in range(h):
-            _gray_row(frames, i, y, row)
-            for x in range(w):
-                s += row[x]
-                ss += row[x] * row[x]
-            line = samples[i, y]
-            if frame_max:
-                for j in range(w * c):
-                    v = np.float64(line[j])
-                    if v > top:
-                        top = v
-                        count = 1
-                    elif v == top:
-                        count += 1
-            else:
-                for j in range(w * c):
-                    count += np.float64(line[j]) >= ceiling
-            yb = y // b
-            if yb < hb:
-                if y % b == 0:
-                    acc[:] = 0.0
-                for xb in range(wb):
-                    t = 0.0
-                    for q in range(b):
-                        t += row[xb * b + q]
-                    acc[xb] += t
-                if y % b == b - 1:
-                    for xb in range(wb):
-                        binned[i, yb, xb] = acc[xb] * inv_block
-        mean = s / npx
-        out[i, 0] = mean
-        out[i, 1] = np.sqrt(max(ss / npx - mean * mean, 0.0))
-        out[i, 2] = count / (npx * c)
+    k = block_frames(h, w)
+    plane = np.empty((min(k, n), h * w))
+    for a in range(0, n, k):
+        z = min(n, a + k)
+        g = _gray(frames[a:z], plane[:z - a])
+        g3 = g.reshape(z - a, h, w)
+        rows = g3[:, :hb * b].reshape(z - a, hb, b, w).sum(axis=2)  # block sums: rows, then columns
+        blocks = rows[:, :, 0:wb * b:b].copy()
+        for q in range(1, b):
+            blocks += rows[:, :, q:wb * b:b]
+        binned[a:z] = blocks * (1.0 / (b * b))
+        mean = g.sum(axis=1) / (h * w)
+        g -= mean[:, None]  # the variance about the mean: no cancellation
+        out[a:z, 0] = mean
+        out[a:z, 1] = np.sqrt(_rowdot(g, g) / (h * w))
+        out[a:z, 2] = _at_clipping(frames[a:z].reshape(z - a, h * w * c), ceiling, frame_max) / (h * w * c)
 
 
-@nb.njit(**_jit)
 def pair_sums(x, cor, valid, has_mask, t, sums, x_total, cor_total, valid_all):
     """The sums behind the correlation of two videos with one template, over each frame's valid pixels.
 
@@ -118,86 +128,61 @@ def pair_sums(x, cor, valid, has_mask, t, sums, x_total, cor_total, valid_all):
     frames, for the mean images) and ``valid_all &= valid``.
     """
     n, h, w = x.shape[0], x.shape[1], x.shape[2]
-    gx = np.empty(w, dtype=np.float64)
-    gc = np.empty(w, dtype=np.float64)
-    for i in range(n):
-        nv = 0.0
-        st = 0.0
-        stt = 0.0
-        sx = 0.0
-        sxx = 0.0
-        sxt = 0.0
-        sc = 0.0
-        scc = 0.0
-        sct = 0.0
-        for y in range(h):
-            _gray_row(x, i, y, gx)
-            _gray_row(cor, i, y, gc)
-            for p in range(w):
-                x_total[y, p] += gx[p]
-                cor_total[y, p] += gc[p]
-            if not has_mask:
-                for p in range(w):
-                    tv = t[y, p]
-                    st += tv
-                    stt += tv * tv
-                    sx += gx[p]
-                    sxx += gx[p] * gx[p]
-                    sxt += gx[p] * tv
-                    sc += gc[p]
-                    scc += gc[p] * gc[p]
-                    sct += gc[p] * tv
-                nv += w
-                continue
-            for p in range(w):
-                if valid[i, y, p] == 0:
-                    valid_all[y, p] = False
-            for p in range(w):
-                # select, not multiply by the mask: a NaN outside the valid pixels must not count
-                ok = valid[i, y, p] != 0
-                tv = t[y, p] if ok else 0.0
-                a = gx[p] if ok else 0.0
-                c = gc[p] if ok else 0.0
-                nv += 1.0 if ok else 0.0
-                st += tv
-                stt += tv * tv
-                sx += a
-                sxx += a * a
-                sxt += a * tv
-                sc += c
-                scc += c * c
-                sct += c * tv
-        sums[i, 0] = nv
-        sums[i, 1] = st
-        sums[i, 2] = stt
-        sums[i, 3] = sx
-        sums[i, 4] = sxx
-        sums[i, 5] = sxt
-        sums[i, 6] = sc
-        sums[i, 7] = scc
-        sums[i, 8] = sct
+    k = min(n, block_frames(h, w))
+    tv = np.ascontiguousarray(t, dtype=np.float64).reshape(h * w)
+    tt = tv * tv
+    both = np.empty((2, k, h * w))  # the block of x and of cor, one array: each sum below is one call
+    weight = np.empty((k, h * w)) if has_mask else None
+    totals = (x_total.reshape(h * w), cor_total.reshape(h * w))
+    all_flat = valid_all.reshape(h * w)
+    integers = not (np.issubdtype(x.dtype, np.inexact) or np.issubdtype(cor.dtype, np.inexact))
+    for a in range(0, n, k):
+        z = min(n, a + k)
+        m = z - a
+        f = both[:, :m]
+        _gray(x[a:z], f[0])
+        _gray(cor[a:z], f[1])
+        for total, g in zip(totals, f):
+            _add_frames(total, g)  # every pixel, before masking
+        s = sums[a:z]
+        if has_mask:
+            ok = valid[a:z].reshape(m, h * w) != 0
+            all_flat &= ok.all(axis=0)
+            wt = weight[:m]
+            np.copyto(wt, ok, casting="unsafe")
+            if integers:  # no NaN: multiplying by the mask zeroes (a little cheaper than a masked copy)
+                np.multiply(f, wt, out=f)
+            else:  # zeroed, not multiplied by the mask: a NaN outside the valid pixels must not count
+                np.copyto(f, 0.0, where=~ok)
+            s[:, 0] = wt.sum(axis=1)
+            s[:, 1] = _matvec(wt, tv)
+            s[:, 2] = _matvec(wt, tt)
+        else:
+            s[:, 0], s[:, 1], s[:, 2] = h * w, tv.sum(), tt.sum()
+        flat = f.reshape(2 * m, h * w)
+        s[:, 3::3] = flat.sum(axis=1).reshape(2, m).T
+        s[:, 4::3] = _rowdot(flat, flat).reshape(2, m).T
+        s[:, 5::3] = _matvec(flat, tv).reshape(2, m).T
 
 
-@nb.njit(**_jit)
 def flow_stats(u, v, out):
-    """Per frame of the flow ``u``, ``v`` ``(n, H, W)``: ``out[i] = (mean |w|, max |w|, mean u, mean v)``."""
+    """Per frame of the flow ``u``, ``v`` ``(n, H, W)``: ``out[i] = (mean |w|, max |w|, mean u, mean v)``.
+
+    In float64 from the stored values; a NaN anywhere in a frame makes its mean and maximum NaN.
+    """
     n, h, w = u.shape
-    npx = h * w
-    for i in range(n):
-        s = 0.0
-        su = 0.0
-        sv = 0.0
-        top = 0.0
-        for y in range(h):
-            for x in range(w):
-                a = np.float64(u[i, y, x])
-                b = np.float64(v[i, y, x])
-                m = np.sqrt(a * a + b * b)
-                s += m
-                su += a
-                sv += b
-                top = m if m > top else top
-        out[i, 0] = s / npx
-        out[i, 1] = top if s == s else np.nan  # a NaN anywhere makes the sum NaN: the maximum is NaN too
-        out[i, 2] = su / npx
-        out[i, 3] = sv / npx
+    k = block_frames(h, w)
+    fu, fv = np.empty((min(k, n), h * w)), np.empty((min(k, n), h * w))
+    for a in range(0, n, k):
+        z = min(n, a + k)
+        m = z - a
+        bu, bv = fu[:m], fv[:m]
+        np.copyto(bu, u[a:z].reshape(m, h * w), casting="unsafe")
+        np.copyto(bv, v[a:z].reshape(m, h * w), casting="unsafe")
+        out[a:z, 2] = bu.sum(axis=1) / (h * w)
+        out[a:z, 3] = bv.sum(axis=1) / (h * w)
+        np.multiply(bu, bu, out=bu)  # |w| as sqrt(u^2 + v^2): vectorized, where hypot calls libm per value
+        np.multiply(bv, bv, out=bv)
+        np.sqrt(np.add(bu, bv, out=bu), out=bu)
+        out[a:z, 0] = bu.sum(axis=1) / (h * w)
+        out[a:z, 1] = bu.max(axis=1)  # propagates NaN

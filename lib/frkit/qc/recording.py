@@ -174,7 +174,7 @@ class _Displacement:
         """``(b - a, 4)``: mean and max displacement length, mean u, mean v (NaN where unknown)."""
         out = np.full((b - a, 4), np.nan)
         if self.file is not None:
-            try:  # as stored (float32): the kernel sums in float64 without a converted copy
+            try:  # as stored (float32): the sweep converts a block of frames at a time
                 u, v = self.u[a:b], self.v[a:b]
             except (OSError, ValueError) as exc:
                 raise InputError(f"{self.file.filename}: cannot read frames {a}..{b - 1}: {exc}") from None
