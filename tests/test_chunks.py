@@ -69,6 +69,34 @@ def test_the_flow_really_varies_between_batches(runs):
     assert np.abs(u).max() > 0.5 and not np.allclose(u[5], u[45])
 
 
+def test_chunks_carry_the_initialization_past_the_last_chunks_start(tmp_path):
+    """--initialize-until: the reference step stores the first batches' initializations only, the chunks carry
+    it on through the later batches themselves; the joined files are still the whole run's bytes."""
+    rec = write_recording(tmp_path / "rec.h5", n=100)  # 5 batches of BUFFER = 20
+    tools.compensate(rec, tmp_path / "whole", params())
+    out = tmp_path / "joined"
+    # 30 lies inside the carried frames of batch 1 (20:40): the chunk takes batch 2's stored initialization
+    spans = [(0, 30), (30, 100)]
+    record = tools.compensate(rec, out, params(reference_only=True, initialize_until=30))
+    assert record["initialized_batches"] == 3
+    assert np.load(out / layout.CHUNK_DIR / layout.CHUNK_INITIALIZATION).shape[0] == 3
+    for span in spans:
+        tools.compensate(rec, out, params(frames=span))
+    join(out)
+    for name in STAGE1_FILES:
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+def test_a_chunk_starting_past_the_initialized_batches_is_refused(tmp_path):
+    rec = write_recording(tmp_path / "rec.h5", n=100)
+    out = tmp_path / "out"
+    tools.compensate(rec, out, params(reference_only=True, initialize_until=10))  # batches 0 and 1
+    tools.compensate(rec, out, params(frames=(10, 20)))  # batch 0: needs batches 0 and 1
+    p = tool("fr-compensate", rec, "-o", out, "--frames", "20:100", *FLAGS)  # batch 1: needs batch 2 too
+    assert_refused(p, "first 2 batches", "--initialize-until", "frames 20:100")
+    assert not layout.chunk_folder(out, 20, 100).joinpath(layout.CHUNK_RECORD).exists()
+
+
 def join_cli(folder):
     return tool(sys.executable, "-m", "frkit.session", "join", folder)
 
@@ -189,6 +217,11 @@ def test_array_task_takes_the_device_of_its_slot(tmp_path, monkeypatch):
     assert calls == [("rec_1.h5", (0, 20), "cuda:0", False), ("rec_1.h5", (20, 30), "cuda:1", False),
                      ("rec_2.h5", (0, 20), "cuda:0", False), ("rec_2.h5", (20, 30), "cuda:1", False),
                      ("rec_2.h5", None, "cuda:1", True)]
+    # the reference task carries the initialization as far as its recording's last chunk starts
+    monkeypatch.setattr(stages.tools, "compensate", lambda rec, out, p, progress=None: calls.append(
+        p.initialize_until) or {})
+    stages.compensate_array_task(cfg, p.replace(reference_only=True), env=dict(env, SLURM_ARRAY_TASK_ID="0"))
+    assert calls[-1] == 20
 
 
 @pytest.mark.parametrize("table,device", [

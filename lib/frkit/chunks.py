@@ -6,9 +6,13 @@ With a fixed reference, frames depend on each other only through
   the frames around its own from the recording (the halo), within the batch;
 * the flow initialization carried from one batch to the next (the mean
   flow of the last 20 frames of the previous batch). It is a chain through
-  the whole recording, so it is computed once, in order, by the reference
-  step: 20 frames of flow per batch (5 % of the work with 400-frame
-  batches), and stored for every batch.
+  the recording, so it is computed once, in order, by the reference step:
+  20 frames of flow per batch (5 % of the work with 400-frame batches), and
+  stored for every batch up to the one after the last chunk's start
+  (``--initialize-until``; default: every batch). A chunk takes the stored
+  initialization of its batches and carries it on, as the whole run does,
+  beyond the stored ones: the chain's part after the last chunk's start
+  (half of it with 2 chunks) is not computed twice.
 
 The three steps, each a command:
 
@@ -52,7 +56,8 @@ from .stage1_files import prepare_outputs as _prepare_outputs, progress_counter 
 # frkit.compensate (numba, scipy) is imported inside the steps that compute: the join,
 # a process of its own on the critical path of every chunked recording, needs none of it.
 
-__all__ = ["reference_step", "compensate_chunk", "join", "chunk_ranges", "initialization_chain"]
+__all__ = ["reference_step", "compensate_chunk", "join", "chunk_ranges", "initialization_chain",
+           "initialized_batches"]
 
 #: frames copied at once by the join (memory O(block))
 JOIN_BLOCK = 64
@@ -86,8 +91,23 @@ def _reference_files(folder: Path, with_initialization: bool) -> list[Path]:
     return [d / layout.REFERENCE] + ([d / layout.CHUNK_INITIALIZATION] if with_initialization else [])
 
 
-def initialization_chain(run, ref_raw: np.ndarray, path: Path) -> None:
-    """Write ``(batches, H, W, 2)`` float64 to ``path``: the flow initialization each batch starts from.
+def initialized_batches(n_frames: int, buffer_size: int, until: int | None) -> int:
+    """How many batches (from the first) the reference step stores an initialization for: those up to the
+    one after the batch holding frame ``until`` (the last chunk's start), all of them when ``until`` is None.
+
+    A chunk computes its first batch only from its start on, so the carry
+    out of that batch may be incomplete: the next batch's initialization
+    is stored too. From there on each chunk carries it itself.
+    """
+    n_batches = -(-n_frames // buffer_size)
+    if until is None:
+        return n_batches
+    return min(n_batches, min(until, n_frames - 1) // buffer_size + 2)
+
+
+def initialization_chain(run, ref_raw: np.ndarray, path: Path, n_stored: int) -> None:
+    """Write ``(n_stored, H, W, 2)`` float64 to ``path``: the flow initialization each of the first
+    ``n_stored`` batches starts from (:func:`initialized_batches`).
 
     The same rule and order of sums as the whole run (:mod:`frkit.compensate`):
     batch 0 starts from the mean flow of the first frames, batch k+1 from
@@ -98,7 +118,7 @@ def initialization_chain(run, ref_raw: np.ndarray, path: Path) -> None:
 
     engine = run.engine
     n_frames, height, width, _ = run.shape
-    batches, _ = _batch_plan(n_frames, run.params.buffer_size, run.chunk)
+    batches = _batch_plan(n_frames, run.params.buffer_size, run.chunk)[0][:n_stored]
     pre, _, pyramid, rigid, load = _flow_setup(run, ref_raw)
     tmp = partial_path(path)
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float64, shape=(len(batches), height, width, 2))
@@ -131,7 +151,7 @@ def reference_step(reader, outdir: Path, params, engine, progress=None, input_in
     The final stage-1 files of ``outdir`` and every earlier chunk are
     removed: they are being replaced.
     """
-    from .compensate import INIT_FRAMES_CARRY, INIT_FRAMES_FIRST, _batch_plan, _open_run
+    from .compensate import INIT_FRAMES_CARRY, INIT_FRAMES_FIRST, _open_run
     from .reference import build_reference
 
     _refuse_update_reference(params)
@@ -146,10 +166,10 @@ def reference_step(reader, outdir: Path, params, engine, progress=None, input_in
     _remove_outputs(cdir, [layout.CHUNK_REFERENCE_RECORD, layout.REFERENCE, layout.CHUNK_INITIALIZATION])
     for old in cdir.glob("frames_*"):
         shutil.rmtree(old)
-    n_batches = len(_batch_plan(n_frames, params.buffer_size, run.chunk)[0])
+    n_stored = initialized_batches(n_frames, params.buffer_size, params.get("initialize_until"))
     run.advance = _progress_counter(progress, (len(ref_indices) if len(ref_indices) > 1 else 0)
                                     + (min(INIT_FRAMES_FIRST, n_frames) if params.update_initialization_w else 0)
-                                    + (n_batches - 1) * INIT_FRAMES_CARRY * params.update_initialization_w)
+                                    + (n_stored - 1) * INIT_FRAMES_CARRY * params.update_initialization_w)
     try:
         with run.timer("reference"):
             if ref_raw is None:
@@ -159,7 +179,7 @@ def reference_step(reader, outdir: Path, params, engine, progress=None, input_in
             raise InputError(f"{run.reader.path}: the reference frame is constant (all pixels equal); "
                              "nothing to register")
         if params.update_initialization_w:
-            initialization_chain(run, ref_raw, files[1])
+            initialization_chain(run, ref_raw, files[1], n_stored)
         save_npy_atomic(files[0], ref_raw)
     except BaseException:
         _remove_outputs(cdir, [layout.REFERENCE, layout.CHUNK_INITIALIZATION])
@@ -182,6 +202,7 @@ def reference_step(reader, outdir: Path, params, engine, progress=None, input_in
         "flow_smoothing": run.flow_smoothing,
         "reference_frames": len(ref_indices) if ref_indices else (0 if params.reference_file else 1),
         "initialization": bool(params.update_initialization_w),
+        "initialized_batches": n_stored if params.update_initialization_w else 0,
         "digest": _digest(files),
         "elapsed_s": time.perf_counter() - t0,
         "stage_seconds": {k: round(v, 3) for k, v in run.timer.seconds.items()},
@@ -251,6 +272,11 @@ def compensate_chunk(reader, outdir: Path, params, engine, frames: tuple[int, in
     init = np.load(files[1], mmap_mode="r") if ref["initialization"] else None
     n_batches = len(_batch_plan(n_frames, params.buffer_size, run.chunk)[0])
     initializations = init if init is not None else [None] * n_batches
+    first = start // params.buffer_size
+    if len(initializations) < min(n_batches, first + 2):  # see initialized_batches
+        raise InputError(f"{where}: the shared reference holds the flow initialization of the first "
+                         f"{len(initializations)} batches only (--initialize-until); frames {start}:{stop} need "
+                         f"{min(n_batches, first + 2)}: run fr-compensate --reference-only again")
 
     folder = layout.chunk_folder(outdir, start, stop)
     folder.mkdir(parents=True, exist_ok=True)

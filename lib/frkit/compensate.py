@@ -354,10 +354,12 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
     ``translation`` ``(T, 2)``, when given, with each frame's mean flow (u, v).
 
     A time chunk passes ``frames = (start, stop)`` and ``initializations``,
-    the flow initialization of every batch of the whole recording
+    the flow initialization of the first batches of the whole recording
     (:func:`frkit.chunks.initialization_chain`; ``None`` entries when
-    switched off): the batches then need nothing from the frames before
-    ``start``. The temporal filter reads its context from the recording.
+    switched off), at least up to the one after ``start``'s: the batches
+    then need nothing from the frames before ``start``; later batches
+    carry it on as a whole run does. The temporal filter reads its context
+    from the recording.
     """
     engine, params, timer = run.engine, run.params, run.timer
     n_frames, height, width, _ = run.shape
@@ -395,8 +397,11 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
             BackgroundWriter() as background:
         chunk_iter = iter(chunks)
         for b0, b1 in batches:
-            if initializations is not None:
-                w_init = initializations[b0 // params.buffer_size]
+            k = b0 // params.buffer_size
+            if initializations is not None and k < len(initializations):
+                w_init = initializations[k]
+            # the initialization of the next batch is carried out of this one unless it is given
+            carry = initializations is None or k + 1 >= len(initializations)
             carry_from = b1 - min(INIT_FRAMES_CARRY, b1 - b0)
             update_from = b1 - min(REFERENCE_UPDATE_FRAMES, b1 - b0)
             carry_sum = np.zeros((height, width, 2))
@@ -410,7 +415,7 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
                     flows_dev = engine.flows(pyramid, proc, w_init, rigid)
                     engine.synchronize()
                 # the initialization carried on and the reference update use the flows as estimated
-                if initializations is None and b > carry_from:
+                if carry and b > carry_from:
                     s = max(a, carry_from)
                     add_frames(carry_sum, engine.to_host(flows_dev[s - a:]))
                 if params.update_reference and b > update_from:
@@ -427,7 +432,7 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
                 pieces = smoother.finish()
             for piece in pieces:
                 output(*piece)
-            if params.update_initialization_w and initializations is None:
+            if params.update_initialization_w and carry:
                 w_init = carry_sum / (b1 - carry_from)
             if params.update_reference and ref_update_sum is not None:
                 ref_proc = (ref_update_sum / (b1 - update_from)).astype(np.float32)

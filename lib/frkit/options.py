@@ -594,9 +594,13 @@ COMPENSATE = (
     _opt("frames", None, Span(), "Time chunk: compensate only these frames into OUTDIR/chunks/ (after "
          "--reference-only; join with `python -m frkit.session join OUTDIR`). Same frames as a whole run.",
          panel=P_SES, result=False),
-    _opt("reference_only", False, Flag(negatable=False), "Time chunks: write only the shared reference and every "
-         "batch's flow initialization (OUTDIR/chunks/), for --frames runs. With --array-task: the task id picks "
+    _opt("reference_only", False, Flag(negatable=False), "Time chunks: write only the shared reference and the "
+         "batches' flow initializations (OUTDIR/chunks/), for --frames runs. With --array-task: the task id picks "
          "the recording.", panel=P_SES, result=False),
+    _opt("initialize_until", None, Number(integer=True, ge=0), "Time chunks, with --reference-only: carry the "
+         "flow initialization only as far as the chunks need it, to the batch after the one holding this frame "
+         "(the last chunk's start); each chunk carries it on through its own batches. Default: every batch. "
+         "With --array-task: the last chunk's start of the task's recording.", panel=P_SES, result=False),
     WORKERS, DEVICE, CHUNK_SIZE, QUIET,
 )
 
