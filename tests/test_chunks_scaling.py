@@ -82,6 +82,7 @@ def test_the_make_rule_gives_the_reference_step_its_chunks_threads(tmp_path):
     chunks = [x for x in lines if "--frames" in x]
     assert len(ref) == 1 and len(chunks) == 2
     assert ref[0].endswith(f"--workers {reference_workers(1, 2)} -q")
+    assert "--initialize-until 12 " in ref[0]  # the last chunk's start: the chunks carry it on from there
     assert all("--workers" not in x for x in chunks)  # session.toml's n_workers, through --config
 
 
