@@ -69,32 +69,41 @@ def test_the_flow_really_varies_between_batches(runs):
     assert np.abs(u).max() > 0.5 and not np.allclose(u[5], u[45])
 
 
-def test_chunks_carry_the_initialization_past_the_last_chunks_start(tmp_path):
+@pytest.fixture(scope="module")
+def long_rec(tmp_path_factory):
+    root = tmp_path_factory.mktemp("long")
+    rec = write_recording(root / "rec.h5", n=100)  # 5 batches of BUFFER = 20
+    tools.compensate(rec, root / "whole", params())
+    return rec, root / "whole"
+
+
+# 30 lies inside the carried frames of batch 1 (20:40: all of it with BUFFER = 20), so the chunk takes batch
+# 2's stored initialization; a chunk on a batch border (40) carries it out of its first batch itself
+@pytest.mark.parametrize("last,stored", [(30, 3), (40, 3), (60, 4)])
+def test_chunks_carry_the_initialization_past_the_last_chunks_start(long_rec, tmp_path, last, stored):
     """--initialize-until: the reference step stores the first batches' initializations only, the chunks carry
     it on through the later batches themselves; the joined files are still the whole run's bytes."""
-    rec = write_recording(tmp_path / "rec.h5", n=100)  # 5 batches of BUFFER = 20
-    tools.compensate(rec, tmp_path / "whole", params())
+    rec, whole = long_rec
     out = tmp_path / "joined"
-    # 30 lies inside the carried frames of batch 1 (20:40): the chunk takes batch 2's stored initialization
-    spans = [(0, 30), (30, 100)]
-    record = tools.compensate(rec, out, params(reference_only=True, initialize_until=30))
-    assert record["initialized_batches"] == 3
-    assert np.load(out / layout.CHUNK_DIR / layout.CHUNK_INITIALIZATION).shape[0] == 3
-    for span in spans:
+    record = tools.compensate(rec, out, params(reference_only=True, initialize_until=last))
+    assert record["initialized_batches"] == stored
+    assert np.load(out / layout.CHUNK_DIR / layout.CHUNK_INITIALIZATION).shape[0] == stored
+    for span in ((0, last), (last, 100)):
         tools.compensate(rec, out, params(frames=span))
     join(out)
     for name in STAGE1_FILES:
-        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
 
 
-def test_a_chunk_starting_past_the_initialized_batches_is_refused(tmp_path):
-    rec = write_recording(tmp_path / "rec.h5", n=100)
+def test_a_chunk_starting_past_the_initialized_batches_is_refused(long_rec, tmp_path):
+    rec, _ = long_rec
     out = tmp_path / "out"
     tools.compensate(rec, out, params(reference_only=True, initialize_until=10))  # batches 0 and 1
-    tools.compensate(rec, out, params(frames=(10, 20)))  # batch 0: needs batches 0 and 1
-    p = tool("fr-compensate", rec, "-o", out, "--frames", "20:100", *FLAGS)  # batch 1: needs batch 2 too
-    assert_refused(p, "first 2 batches", "--initialize-until", "frames 20:100")
-    assert not layout.chunk_folder(out, 20, 100).joinpath(layout.CHUNK_RECORD).exists()
+    tools.compensate(rec, out, params(frames=(10, 20)))
+    tools.compensate(rec, out, params(frames=(20, 40)))  # on the border of batch 1: carries batch 2's itself
+    p = tool("fr-compensate", rec, "-o", out, "--frames", "25:100", *FLAGS)  # inside batch 1: needs batch 2's
+    assert_refused(p, "first 2 batches", "--initialize-until", "frames 25:100", "need 3")
+    assert not layout.chunk_folder(out, 25, 100).joinpath(layout.CHUNK_RECORD).exists()
 
 
 def join_cli(folder):

@@ -8,8 +8,8 @@ With a fixed reference, frames depend on each other only through
   flow of the last 20 frames of the previous batch). It is a chain through
   the recording, so it is computed once, in order, by the reference step:
   20 frames of flow per batch (5 % of the work with 400-frame batches), and
-  stored for every batch up to the one after the last chunk's start
-  (``--initialize-until``; default: every batch). A chunk takes the stored
+  stored for the batches up to the last chunk's start
+  (``--initialize-until``, :func:`initialized_batches`; default: every batch). A chunk takes the stored
   initialization of its batches and carries it on, as the whole run does,
   beyond the stored ones: the chain's part after the last chunk's start
   (half of it with 2 chunks) is not computed twice.
@@ -92,17 +92,23 @@ def _reference_files(folder: Path, with_initialization: bool) -> list[Path]:
 
 
 def initialized_batches(n_frames: int, buffer_size: int, until: int | None) -> int:
-    """How many batches (from the first) the reference step stores an initialization for: those up to the
-    one after the batch holding frame ``until`` (the last chunk's start), all of them when ``until`` is None.
+    """How many batches (from the first) the reference step stores an initialization for, so that a chunk
+    starting at any frame up to ``until`` (the last chunk's start) has all it needs; every batch when
+    ``until`` is None.
 
-    A chunk computes its first batch only from its start on, so the carry
-    out of that batch may be incomplete: the next batch's initialization
-    is stored too. From there on each chunk carries it itself.
+    A chunk carries the initialization out of its first batch itself when it
+    computes that batch's carried frames (the last 20), i.e. when it starts
+    at or before them (a chunk on a batch border always does); else it needs
+    the next batch's stored too. From there on it carries it on itself.
     """
+    from .compensate import INIT_FRAMES_CARRY
+
     n_batches = -(-n_frames // buffer_size)
     if until is None:
         return n_batches
-    return min(n_batches, min(until, n_frames - 1) // buffer_size + 2)
+    k = min(until, n_frames - 1) // buffer_size
+    b0, b1 = k * buffer_size, min(n_frames, (k + 1) * buffer_size)
+    return min(n_batches, k + 1 + (until > b1 - min(INIT_FRAMES_CARRY, b1 - b0)))
 
 
 def initialization_chain(run, ref_raw: np.ndarray, path: Path, n_stored: int) -> None:
@@ -272,11 +278,11 @@ def compensate_chunk(reader, outdir: Path, params, engine, frames: tuple[int, in
     init = np.load(files[1], mmap_mode="r") if ref["initialization"] else None
     n_batches = len(_batch_plan(n_frames, params.buffer_size, run.chunk)[0])
     initializations = init if init is not None else [None] * n_batches
-    first = start // params.buffer_size
-    if len(initializations) < min(n_batches, first + 2):  # see initialized_batches
+    needed = initialized_batches(n_frames, params.buffer_size, start)
+    if len(initializations) < needed:
         raise InputError(f"{where}: the shared reference holds the flow initialization of the first "
                          f"{len(initializations)} batches only (--initialize-until); frames {start}:{stop} need "
-                         f"{min(n_batches, first + 2)}: run fr-compensate --reference-only again")
+                         f"{needed}: run fr-compensate --reference-only again")
 
     folder = layout.chunk_folder(outdir, start, stop)
     folder.mkdir(parents=True, exist_ok=True)

@@ -598,8 +598,9 @@ COMPENSATE = (
          "batches' flow initializations (OUTDIR/chunks/), for --frames runs. With --array-task: the task id picks "
          "the recording.", panel=P_SES, result=False),
     _opt("initialize_until", None, Number(integer=True, ge=0), "Time chunks, with --reference-only: carry the "
-         "flow initialization only as far as the chunks need it, to the batch after the one holding this frame "
-         "(the last chunk's start); each chunk carries it on through its own batches. Default: every batch. "
+         "flow initialization only as far as chunks starting up to this frame need it (the last chunk's start: "
+         "its batch, and the next one if it starts among the frames carried out of its batch); each chunk "
+         "carries it on through its later batches. Default: every batch. "
          "With --array-task: the last chunk's start of the task's recording.", panel=P_SES, result=False),
     WORKERS, DEVICE, CHUNK_SIZE, QUIET,
 )
