@@ -233,6 +233,29 @@ def test_array_task_takes_the_device_of_its_slot(tmp_path, monkeypatch):
     assert calls[-1] == 20
 
 
+def test_array_tasks_of_a_chunked_session_join_to_the_whole_run(long_rec, tmp_path):
+    """The reference array task carries the initialization to its recording's last chunk start only (60: 4 of
+    5 batches); the chunk tasks carry it on; the join is the whole run's bytes."""
+    from conftest import ENV
+    from frkit.session.config import load_config
+
+    rec, _ = long_rec
+    shutil.copy(rec, tmp_path / "rec_1.h5")
+    cfg = tmp_path / "session.toml"
+    cfg.write_text('root = "."\npattern = "rec_*.h5"\nstage1_quality_setting = "fast"\nchunk_frames = 60\n'
+                   f'[flow_options]\nbuffer_size = {BUFFER}\nsave_w = true\n')
+    for args, task in ((("--reference-only",), 1), ((), 1), ((), 2)):
+        p = tool("fr-compensate", "--config", cfg, "--array-task", *args, "-q",
+                 env=dict(ENV, SLURM_ARRAY_TASK_ID=str(task)))
+        assert p.returncode == 0, p.stderr
+    out = tmp_path / "compensated_outputs" / "rec_1"
+    assert np.load(out / layout.CHUNK_DIR / layout.CHUNK_INITIALIZATION).shape[0] == 4
+    join(out)
+    tools.compensate(rec, tmp_path / "whole", load_config(cfg).values(options.COMPENSATE))
+    for name in STAGE1_FILES:
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
 @pytest.mark.parametrize("table,device", [
     ({"flow_backend": "torch", "backend_params": {"device": "cuda:0"}}, "cuda:0"),
     ({"flow_backend": "flowreg_torch"}, "cuda"),
