@@ -74,6 +74,16 @@ def write_recordings(folder: Path, lengths: list[int], size: int) -> dict[int, P
     return paths
 
 
+def warm_up(folder: Path, quality: str, buffer: int, shell: Path) -> None:
+    """One untimed chunked session on a tiny recording (same dtype): numba compiles its kernels on a cold cache
+    (after an install or a kernel change, ~9 s of CPU here), which would otherwise land in the first timing."""
+    rec = folder / "warm-up.h5"
+    with h5py.File(rec, "w") as f:
+        f["mov"] = SyntheticSession(64, 64, 60, seed=1).frames()[..., 0].astype("uint16")
+    run(session(folder / "warm-up", rec, quality, 30, 1, buffer, "0:20"), shell)
+    shutil.rmtree(folder / "warm-up")
+
+
 def session(root: Path, recording: Path, quality: str, chunk_frames: int, workers: int, buffer: int,
             reference_frames: str) -> Path:
     root.mkdir(parents=True)
@@ -180,6 +190,7 @@ def main():
         shell.write_text(TIMING_SHELL)
         shell.chmod(0o755)
         recordings = write_recordings(tmp, a.frames, a.size)
+        warm_up(tmp, a.quality, a.buffer, shell)
         for n in a.frames:
             print(f"\n{n} frames ({-(-n // 2)} per chunk)")
             print(f"  {'configuration':<20} {'make -j2 all (s)':>16} {'speed-up':>8} {'stage 1 (s)':>11} "
