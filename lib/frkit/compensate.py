@@ -356,9 +356,10 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
     A time chunk passes ``frames = (start, stop)`` and ``initializations``,
     the flow initialization of the first batches of the whole recording
     (:func:`frkit.chunks.initialization_chain`; ``None`` entries when
-    switched off), at least up to the one after ``start``'s: the batches
-    then need nothing from the frames before ``start``; later batches
-    carry it on as a whole run does. The temporal filter reads its context
+    switched off), at least those a chunk from ``start`` needs
+    (:func:`frkit.chunks.initialized_batches`): the batches then need
+    nothing from the frames before ``start``; later batches carry it on
+    as a whole run does. The temporal filter reads its context
     from the recording.
     """
     engine, params, timer = run.engine, run.params, run.timer
