@@ -69,6 +69,43 @@ def test_the_flow_really_varies_between_batches(runs):
     assert np.abs(u).max() > 0.5 and not np.allclose(u[5], u[45])
 
 
+@pytest.fixture(scope="module")
+def long_rec(tmp_path_factory):
+    root = tmp_path_factory.mktemp("long")
+    rec = write_recording(root / "rec.h5", n=100)  # 5 batches of BUFFER = 20
+    tools.compensate(rec, root / "whole", params())
+    return rec, root / "whole"
+
+
+# 30 lies inside the carried frames of batch 1 (20:40: all of it with BUFFER = 20), so the chunk takes batch
+# 2's stored initialization; a chunk on a batch border (40) carries it out of its first batch itself
+@pytest.mark.parametrize("last,stored", [(30, 3), (40, 3), (60, 4)])
+def test_chunks_carry_the_initialization_past_the_last_chunks_start(long_rec, tmp_path, last, stored):
+    """--initialize-until: the reference step stores the first batches' initializations only, the chunks carry
+    it on through the later batches themselves; the joined files are still the whole run's bytes."""
+    rec, whole = long_rec
+    out = tmp_path / "joined"
+    record = tools.compensate(rec, out, params(reference_only=True, initialize_until=last))
+    assert record["initialized_batches"] == stored
+    assert np.load(out / layout.CHUNK_DIR / layout.CHUNK_INITIALIZATION).shape[0] == stored
+    for span in ((0, last), (last, 100)):
+        tools.compensate(rec, out, params(frames=span))
+    join(out)
+    for name in STAGE1_FILES:
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+
+
+def test_a_chunk_starting_past_the_initialized_batches_is_refused(long_rec, tmp_path):
+    rec, _ = long_rec
+    out = tmp_path / "out"
+    tools.compensate(rec, out, params(reference_only=True, initialize_until=10))  # batches 0 and 1
+    tools.compensate(rec, out, params(frames=(10, 20)))
+    tools.compensate(rec, out, params(frames=(20, 40)))  # on the border of batch 1: carries batch 2's itself
+    p = tool("fr-compensate", rec, "-o", out, "--frames", "25:100", *FLAGS)  # inside batch 1: needs batch 2's
+    assert_refused(p, "first 2 batches", "--initialize-until", "frames 25:100", "need 3")
+    assert not layout.chunk_folder(out, 25, 100).joinpath(layout.CHUNK_RECORD).exists()
+
+
 def join_cli(folder):
     return tool(sys.executable, "-m", "frkit.session", "join", folder)
 
@@ -189,6 +226,34 @@ def test_array_task_takes_the_device_of_its_slot(tmp_path, monkeypatch):
     assert calls == [("rec_1.h5", (0, 20), "cuda:0", False), ("rec_1.h5", (20, 30), "cuda:1", False),
                      ("rec_2.h5", (0, 20), "cuda:0", False), ("rec_2.h5", (20, 30), "cuda:1", False),
                      ("rec_2.h5", None, "cuda:1", True)]
+    # the reference task carries the initialization as far as its recording's last chunk starts
+    monkeypatch.setattr(stages.tools, "compensate", lambda rec, out, p, progress=None: calls.append(
+        p.initialize_until) or {})
+    stages.compensate_array_task(cfg, p.replace(reference_only=True), env=dict(env, SLURM_ARRAY_TASK_ID="0"))
+    assert calls[-1] == 20
+
+
+def test_array_tasks_of_a_chunked_session_join_to_the_whole_run(long_rec, tmp_path):
+    """The reference array task carries the initialization to its recording's last chunk start only (60: 4 of
+    5 batches); the chunk tasks carry it on; the join is the whole run's bytes."""
+    from conftest import ENV
+    from frkit.session.config import load_config
+
+    rec, _ = long_rec
+    shutil.copy(rec, tmp_path / "rec_1.h5")
+    cfg = tmp_path / "session.toml"
+    cfg.write_text('root = "."\npattern = "rec_*.h5"\nstage1_quality_setting = "fast"\nchunk_frames = 60\n'
+                   f'[flow_options]\nbuffer_size = {BUFFER}\nsave_w = true\n')
+    for args, task in ((("--reference-only",), 1), ((), 1), ((), 2)):
+        p = tool("fr-compensate", "--config", cfg, "--array-task", *args, "-q",
+                 env=dict(ENV, SLURM_ARRAY_TASK_ID=str(task)))
+        assert p.returncode == 0, p.stderr
+    out = tmp_path / "compensated_outputs" / "rec_1"
+    assert np.load(out / layout.CHUNK_DIR / layout.CHUNK_INITIALIZATION).shape[0] == 4
+    join(out)
+    tools.compensate(rec, tmp_path / "whole", load_config(cfg).values(options.COMPENSATE))
+    for name in STAGE1_FILES:
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
 
 
 @pytest.mark.parametrize("table,device", [

@@ -153,11 +153,17 @@ def test_time_chunks_choose_each_batch_smoothing_as_a_whole_run(tmp_path):
     tools.compensate(rec, tmp_path / "whole", params())
     chunked(rec, tmp_path / "joined", [(30, 55), (0, 30), (55, 80)])
     join(tmp_path / "joined")
-    for name in STAGE1_FILES:
-        assert (tmp_path / "joined" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    # the reference step stops the chain at the last chunk's start: the chunks choose the later batches'
+    tools.compensate(rec, tmp_path / "until", params(reference_only=True, initialize_until=30))
+    for span in [(30, 80), (0, 30)]:
+        tools.compensate(rec, tmp_path / "until", params(frames=span))
+    join(tmp_path / "until")
+    for d in ("joined", "until"):
+        for name in STAGE1_FILES:
+            assert (tmp_path / d / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), (d, name)
     plans = [json.loads((tmp_path / d / layout.RECORD).read_text())["summary"]["flow_smoothing_per_batch"]
-             for d in ("whole", "joined")]
-    assert plans[0] == plans[1] and len(plans[0]) == 4
+             for d in ("whole", "joined", "until")]
+    assert plans[0] == plans[1] == plans[2] and len(plans[0]) == 4
     # batch 3 is chosen from the last frames of batch 2 (moving): its translation is smoothed less
     assert plans[0][0][0] >= 4 and plans[0][3][0] < 1, plans[0]
     assert len({tuple(p) for p in plans[0]}) > 1 and any(p[0] != p[1] for p in plans[0])

@@ -80,3 +80,15 @@ def test_auto_alpha_still_corrects_strong_motion_in_a_noisy_recording(tmp_path):
         residual[str(alpha)] = err.residual_rms
     assert err.input_rms > 4  # strong motion, corrected within the bound of the clean-data test
     assert residual["auto"] < 0.3 and residual["auto"] < 0.6 * residual["(1.5, 1.5)"], residual
+
+
+def test_the_mask_response_is_scipy_ndimage_correlate_bit_for_bit():
+    """noise_variance sums the 3x3 mask without scipy.ndimage; the bits (so --alpha auto) must not change."""
+    from scipy import ndimage as ndi
+
+    from frkit.noise import _MASK, _mask_response
+
+    rng = np.random.default_rng(7)
+    for k in range(50):
+        frame = rng.random((30 + k % 4, 35 + k % 6)) * 10.0 ** rng.uniform(-4, 4)
+        assert np.array_equal(_mask_response(frame), ndi.correlate(frame, _MASK, mode="reflect")[1:-1, 1:-1]), k

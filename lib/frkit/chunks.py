@@ -6,9 +6,13 @@ With a fixed reference, frames depend on each other only through
   the frames around its own from the recording (the halo), within the batch;
 * the flow initialization carried from one batch to the next (the mean
   flow of the last 20 frames of the previous batch). It is a chain through
-  the whole recording, so it is computed once, in order, by the reference
-  step: 20 frames of flow per batch (5 % of the work with 400-frame
-  batches), and stored for every batch.
+  the recording, so it is computed once, in order, by the reference step:
+  20 frames of flow per batch (5 % of the work with 400-frame batches), and
+  stored for the batches up to the last chunk's start
+  (``--initialize-until``, :func:`initialized_batches`; default: every batch). A chunk takes the stored
+  initialization of its batches and carries it on, as the whole run does,
+  beyond the stored ones: the chain's part after the last chunk's start
+  (half of it with 2 chunks) is not computed twice.
 
 The three steps, each a command:
 
@@ -21,6 +25,11 @@ The three steps, each a command:
 3. :func:`join` (``python -m frkit.session join FOLDER``): the standard stage-1
    files, frame for frame those of an unchunked run (any chunk borders:
    batch borders only save halo reads), then the chunks are removed.
+   It writes the files once more (2000 frames of 256x256 uint16 and their
+   mask: 0.4 s, mostly the kernel's writes; the copy itself is ~0.05 s of
+   user time, so copying raw HDF5 chunks would gain little). HDF5 virtual
+   datasets would need no copy, but a file of them cannot be the unchunked
+   run's bytes, and it breaks when the chunk files move or are removed.
 
 Join refuses (nothing written) a missing or incomplete chunk, overlapping
 chunks, and a chunk computed with other parameters, for another input or
@@ -43,6 +52,7 @@ from . import layout
 from ._version import __version__
 from .errors import InputError, OptionError
 from .flow.policy import STAT_NAMES
+from .flow_time import FlowNoise  # numpy only: the join stays light
 from .io.atomic import commit_partial, partial_path, remove_quietly, save_npy_atomic, save_npz_atomic, \
     write_json_atomic
 from .io.writers import Hdf5VideoWriter
@@ -52,7 +62,8 @@ from .stage1_files import prepare_outputs as _prepare_outputs, progress_counter 
 # frkit.compensate (numba, scipy) is imported inside the steps that compute: the join,
 # a process of its own on the critical path of every chunked recording, needs none of it.
 
-__all__ = ["reference_step", "compensate_chunk", "join", "chunk_ranges", "initialization_chain"]
+__all__ = ["reference_step", "compensate_chunk", "join", "chunk_ranges", "initialization_chain",
+           "initialized_batches"]
 
 #: frames copied at once by the join (memory O(block))
 JOIN_BLOCK = 64
@@ -86,9 +97,30 @@ def _reference_files(folder: Path, with_initialization: bool) -> list[Path]:
     return [d / layout.REFERENCE] + ([d / layout.CHUNK_INITIALIZATION] if with_initialization else [])
 
 
-def initialization_chain(run, ref_raw: np.ndarray, path: Path) -> list:
-    """Write ``(batches, H, W, 2)`` float64 to ``path``: the flow initialization each batch starts from;
-    returns each batch's flow smoothing (:func:`frkit.compensate.batch_smoothing`).
+def initialized_batches(n_frames: int, buffer_size: int, until: int | None) -> int:
+    """How many batches (from the first) the reference step stores an initialization for, so that a chunk
+    starting at any frame up to ``until`` (the last chunk's start) has all it needs; every batch when
+    ``until`` is None.
+
+    A chunk carries the initialization out of its first batch itself when it
+    computes that batch's carried frames (the last 20), i.e. when it starts
+    at or before them (a chunk on a batch border always does); else it needs
+    the next batch's stored too. From there on it carries it on itself.
+    """
+    from .compensate import INIT_FRAMES_CARRY
+
+    n_batches = -(-n_frames // buffer_size)
+    if until is None:
+        return n_batches
+    k = min(until, n_frames - 1) // buffer_size
+    b0, b1 = k * buffer_size, min(n_frames, (k + 1) * buffer_size)
+    return min(n_batches, k + 1 + (until > b1 - min(INIT_FRAMES_CARRY, b1 - b0)))
+
+
+def initialization_chain(run, ref_raw: np.ndarray, path: Path, n_stored: int) -> list:
+    """Write ``(n_stored, H, W, 2)`` float64 to ``path``: the flow initialization each of the first
+    ``n_stored`` batches starts from (:func:`initialized_batches`); returns their flow smoothing
+    (:func:`frkit.compensate.batch_smoothing`).
 
     The same rule and order of sums as the whole run (:mod:`frkit.compensate`):
     batch 0 starts from the mean flow of the first frames, batch k+1 from
@@ -101,7 +133,7 @@ def initialization_chain(run, ref_raw: np.ndarray, path: Path) -> list:
 
     engine = run.engine
     n_frames, height, width, _ = run.shape
-    batches, _ = _batch_plan(n_frames, run.params.buffer_size, run.chunk)
+    batches = _batch_plan(n_frames, run.params.buffer_size, run.chunk)[0][:n_stored]
     pre, _, pyramid, rigid, load = _flow_setup(run, ref_raw)
     tmp = partial_path(path)
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float64, shape=(len(batches), height, width, 2))
@@ -138,7 +170,7 @@ def reference_step(reader, outdir: Path, params, engine, progress=None, input_in
     The final stage-1 files of ``outdir`` and every earlier chunk are
     removed: they are being replaced.
     """
-    from .compensate import INIT_FRAMES_CARRY, INIT_FRAMES_FIRST, _batch_plan, _open_run, batch_smoothing
+    from .compensate import INIT_FRAMES_CARRY, INIT_FRAMES_FIRST, _open_run, batch_smoothing
     from .reference import build_reference
 
     _refuse_update_reference(params)
@@ -153,10 +185,10 @@ def reference_step(reader, outdir: Path, params, engine, progress=None, input_in
     _remove_outputs(cdir, [layout.CHUNK_REFERENCE_RECORD, layout.REFERENCE, layout.CHUNK_INITIALIZATION])
     for old in cdir.glob("frames_*"):
         shutil.rmtree(old)
-    n_batches = len(_batch_plan(n_frames, params.buffer_size, run.chunk)[0])
+    n_stored = initialized_batches(n_frames, params.buffer_size, params.get("initialize_until"))
     run.advance = _progress_counter(progress, (len(ref_indices) if len(ref_indices) > 1 else 0)
                                     + (min(INIT_FRAMES_FIRST, n_frames) if params.update_initialization_w else 0)
-                                    + (n_batches - 1) * INIT_FRAMES_CARRY * params.update_initialization_w)
+                                    + (n_stored - 1) * INIT_FRAMES_CARRY * params.update_initialization_w)
     try:
         with run.timer("reference"):
             if ref_raw is None:
@@ -166,9 +198,9 @@ def reference_step(reader, outdir: Path, params, engine, progress=None, input_in
             raise InputError(f"{run.reader.path}: the reference frame is constant (all pixels equal); "
                              "nothing to register")
         if params.update_initialization_w:
-            plan = initialization_chain(run, ref_raw, files[1])
+            plan = initialization_chain(run, ref_raw, files[1], n_stored)
         else:  # no initialization, no sample to choose from: every batch has the run's sigma
-            plan = [batch_smoothing(run, None)] * n_batches
+            plan = [batch_smoothing(run, None)] * initialized_batches(n_frames, params.buffer_size, None)
         save_npy_atomic(files[0], ref_raw)
     except BaseException:
         _remove_outputs(cdir, [layout.REFERENCE, layout.CHUNK_INITIALIZATION])
@@ -193,6 +225,7 @@ def reference_step(reader, outdir: Path, params, engine, progress=None, input_in
         "flow_noise": run.flow_noise.as_record() if run.flow_noise else None,
         "reference_frames": len(ref_indices) if ref_indices else (0 if params.reference_file else 1),
         "initialization": bool(params.update_initialization_w),
+        "initialized_batches": n_stored if params.update_initialization_w else 0,
         "digest": _digest(files),
         "elapsed_s": time.perf_counter() - t0,
         "stage_seconds": {k: round(v, 3) for k, v in run.timer.seconds.items()},
@@ -215,6 +248,18 @@ def read_reference(folder: Path) -> dict:
         raise InputError(f"{path}: a reference record of an older frkit (no flow_smoothing_per_batch); "
                          "rerun fr-compensate --reference-only")
     return record
+
+
+def _joined_plan(ref: dict, records: list, where) -> list:
+    """Each batch's flow smoothing: the shared reference's, then the chunks' own (all agree by construction:
+    a disagreement means chunks of different runs)."""
+    plan = {k: list(v) for k, v in enumerate(ref["flow_smoothing_per_batch"])}
+    for rec in records:
+        for k, pair in rec.get("flow_smoothing_per_batch", {}).items():
+            if plan.setdefault(int(k), list(pair)) != list(pair):
+                raise InputError(f"{where}: chunks disagree on the flow smoothing of batch {k}; "
+                                 "run fr-compensate --reference-only and the chunks again")
+    return [plan[k] for k in sorted(plan)]
 
 
 def _same_input(a: dict, b: dict) -> bool:
@@ -262,7 +307,13 @@ def compensate_chunk(reader, outdir: Path, params, engine, frames: tuple[int, in
     init = np.load(files[1], mmap_mode="r") if ref["initialization"] else None
     n_batches = len(_batch_plan(n_frames, params.buffer_size, run.chunk)[0])
     initializations = init if init is not None else [None] * n_batches
+    needed = initialized_batches(n_frames, params.buffer_size, start)
+    if len(initializations) < needed:
+        raise InputError(f"{where}: the shared reference holds the flow initialization of the first "
+                         f"{len(initializations)} batches only (--initialize-until); frames {start}:{stop} need "
+                         f"{needed}: run fr-compensate --reference-only again")
     run.smoothing_plan = [tuple(pair) for pair in ref["flow_smoothing_per_batch"]]
+    run.flow_noise = FlowNoise(**ref["flow_noise"]) if ref["flow_noise"] else None
 
     folder = layout.chunk_folder(outdir, start, stop)
     folder.mkdir(parents=True, exist_ok=True)
@@ -291,6 +342,9 @@ def compensate_chunk(reader, outdir: Path, params, engine, frames: tuple[int, in
         layout.RECORD_RESULT_PARAMETERS: now,
         "reference_digest": ref["digest"],
         "output_dtype": str(run.out_dtype),
+        # the smoothing of the batches it wrote frames of (those after the shared reference's, it chose)
+        "flow_smoothing_per_batch": {str(k): list(run.smoothing_plan[k])
+                                     for k in range(start // params.buffer_size, (stop - 1) // params.buffer_size + 1)},
         "elapsed_s": time.perf_counter() - t0,
         "stage_seconds": {k: round(v, 3) for k, v in run.timer.seconds.items()},
         "engine": engine.describe(),
@@ -380,6 +434,7 @@ def join(folder, progress=None) -> dict:
         raise InputError(f"{folder / layout.CHUNK_DIR}: the reference files changed after their record was "
                          "written; run fr-compensate --reference-only again")
     chunks = complete_chunks(folder, ref)
+    plan = _joined_plan(ref, [rec for *_, rec in chunks], folder / layout.CHUNK_DIR)
     n_frames, height, width, n_ch = ref["shape"]
     for start, stop, d, _ in chunks:  # a record is written last, yet check the frames are all there
         for name in (layout.COMPENSATED, layout.VALID_IDX):
@@ -437,7 +492,7 @@ def join(folder, progress=None) -> dict:
         "alpha": ref["flow_alpha"],
         "noise_variance": ref["noise_variance"],
         "flow_smoothing": ref["flow_smoothing"],
-        "flow_smoothing_per_batch": ref["flow_smoothing_per_batch"],
+        "flow_smoothing_per_batch": plan,
         "flow_noise": ref["flow_noise"],
         "reference_frames": ref["reference_frames"],
         "mean_displacement": float(stats[:, 0].mean()),

@@ -37,7 +37,7 @@ from .engine import RigidInit
 from .errors import InputError, OptionError
 from .flow.params import FlowParams
 from .flow.policy import STAT_NAMES
-from .flow_time import StreamingFlowFilter, choose_smoothing, context_frames, flow_noise
+from .flow_time import SMOOTHING_CHOICES, StreamingFlowFilter, choose_smoothing, context_frames, flow_noise
 from .io.atomic import save_npy_atomic, save_npz_atomic, write_json_atomic
 from .io.describe import describe_input  # its home is light: fr-qc and the planner need no engine
 from .io.handoff import handoff_outputs
@@ -415,11 +415,13 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
     ``run.smoothing_plan`` with each batch's flow smoothing (:func:`batch_smoothing`).
 
     A time chunk passes ``frames = (start, stop)``, ``initializations``,
-    the flow initialization of every batch of the whole recording
+    the flow initialization of the first batches of the whole recording
     (:func:`frkit.chunks.initialization_chain`; ``None`` entries when
-    switched off), and ``run.smoothing_plan`` of the whole recording: the
-    batches then need nothing from the frames before ``start``. The temporal
-    filter reads its context from the recording.
+    switched off), at least those a chunk from ``start`` needs
+    (:func:`frkit.chunks.initialized_batches`), and ``run.smoothing_plan``
+    of the same batches: the batches then need nothing from the frames
+    before ``start``; later batches carry both on as a whole run does. The
+    temporal filter reads its context from the recording.
     """
     engine, params, timer = run.engine, run.params, run.timer
     n_frames, height, width, _ = run.shape
@@ -434,10 +436,8 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
         run.smoothing_plan = [batch_smoothing(run, sample)]
     stats = np.empty((stop - start, len(STAT_NAMES)))
     # the temporal flow filter needs the flows of a few frames beyond a time chunk (within its batches)
-    plan = run.smoothing_plan
     context = context_frames(start, stop, params.buffer_size, n_frames,
-                             plan[start // params.buffer_size] + plan[(stop - 1) // params.buffer_size]
-                             if initializations is not None else 0.0)
+                             _context_sigmas(run, start, stop) if initializations is not None else 0.0)
     batches, spans = _batch_plan(n_frames, params.buffer_size, run.chunk, context)
 
     def output(a, flows_dev, raw):
@@ -463,8 +463,11 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
             BackgroundWriter() as background:
         chunk_iter = iter(chunks)
         for b0, b1 in batches:
-            if initializations is not None:
-                w_init = initializations[b0 // params.buffer_size]
+            k = b0 // params.buffer_size
+            if initializations is not None and k < len(initializations):
+                w_init = initializations[k]
+            # the initialization of the next batch is carried out of this one unless it is given
+            carry = initializations is None or k + 1 >= len(initializations)
             carry_from = b1 - min(INIT_FRAMES_CARRY, b1 - b0)
             update_from = b1 - min(REFERENCE_UPDATE_FRAMES, b1 - b0)
             carry_sum = np.zeros((height, width, 2))
@@ -479,7 +482,7 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
                     flows_dev = engine.flows(pyramid, proc, w_init, rigid)
                     engine.synchronize()
                 # the initialization carried on and the reference update use the flows as estimated
-                if initializations is None and b > carry_from:
+                if carry and b > carry_from:
                     s = max(a, carry_from)
                     carried.append(engine.to_host(flows_dev[s - a:]))
                     add_frames(carry_sum, carried[-1])
@@ -497,16 +500,26 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
                 pieces = smoother.finish()
             for piece in pieces:
                 output(*piece)
-            if initializations is None and b1 < n_frames:  # the next batch's initialization and smoothing
+            if carry and b1 < n_frames:  # the next batch's initialization and smoothing
                 if params.update_initialization_w:
                     w_init = carry_sum / (b1 - carry_from)
-                run.smoothing_plan.append(batch_smoothing(run, np.concatenate(carried)
-                                                          if params.update_initialization_w else None))
+                if len(run.smoothing_plan) == k + 1:
+                    run.smoothing_plan.append(batch_smoothing(run, np.concatenate(carried)
+                                                              if params.update_initialization_w else None))
             if params.update_reference and ref_update_sum is not None:
                 ref_proc = (ref_update_sum / (b1 - update_from)).astype(np.float32)
                 pyramid = engine.prepare(ref_proc, run.flow)
         background.flush()
     return stats
+
+
+def _context_sigmas(run: _Run, start: int, stop: int) -> tuple:
+    """The sigmas a time chunk's first and last batch smooth with: as planned, or, for a batch the chunk
+    will choose for itself, the widest it may choose."""
+    widest = max(SMOOTHING_CHOICES) if run.flow_noise is not None else run.flow_smoothing
+    plan = run.smoothing_plan
+    return tuple(x for k in (start // run.params.buffer_size, (stop - 1) // run.params.buffer_size)
+                 for x in (plan[k] if k < len(plan) else (widest,)))
 
 
 def _write_handoff(run: _Run, translation: np.ndarray, source) -> list[str]:

@@ -595,9 +595,14 @@ COMPENSATE = (
     _opt("frames", None, Span(), "Time chunk: compensate only these frames into OUTDIR/chunks/ (after "
          "--reference-only; join with `python -m frkit.session join OUTDIR`). Same frames as a whole run.",
          panel=P_SES, result=False),
-    _opt("reference_only", False, Flag(negatable=False), "Time chunks: write only the shared reference and every "
-         "batch's flow initialization (OUTDIR/chunks/), for --frames runs. With --array-task: the task id picks "
+    _opt("reference_only", False, Flag(negatable=False), "Time chunks: write only the shared reference and the "
+         "batches' flow initializations (OUTDIR/chunks/), for --frames runs. With --array-task: the task id picks "
          "the recording.", panel=P_SES, result=False),
+    _opt("initialize_until", None, Number(integer=True, ge=0), "Time chunks, with --reference-only: carry the "
+         "flow initialization only as far as chunks starting up to this frame need it (the last chunk's start: "
+         "its batch, and the next one if it starts among the frames carried out of its batch); each chunk "
+         "carries it on through its later batches. Default: every batch. "
+         "With --array-task: the last chunk's start of the task's recording.", panel=P_SES, result=False),
     WORKERS, DEVICE, CHUNK_SIZE, QUIET,
 )
 

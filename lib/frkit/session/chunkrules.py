@@ -7,6 +7,8 @@ reference (``fr-compensate --reference-only``). The chunk and reference
 records are intermediate files: the join removes them, and Make does not
 redo them while ``compensate.json`` is newer than what they came from.
 
+The reference step carries the flow initialization only to the last
+chunk's start (``--initialize-until``): the chunks carry it on themselves.
 Every chunk of a recording waits for its reference step, so that step runs
 with the threads of all its chunks together (:func:`reference_workers`):
 its results do not depend on the worker count (:mod:`frkit.accumulate`),
@@ -54,7 +56,8 @@ def stage1_rules(deps: str, recording: str, folder: Path, record: str, stamp: st
     ref = quote(folder / layout.CHUNK_DIR / layout.CHUNK_REFERENCE_RECORD)
     workers = reference_workers(n_workers, len(chunks))
     lines = [f"{ref}: {deps} {stamp}",
-             f"\tfr-compensate {recording} -o {d} --reference-only{cfg_arg} --workers {workers} -q"]
+             f"\tfr-compensate {recording} -o {d} --reference-only --initialize-until {chunks[-1][0]}{cfg_arg} "
+             f"--workers {workers} -q"]
     parts = []
     for start, stop in chunks:
         part = quote(layout.chunk_folder(folder, start, stop) / layout.CHUNK_RECORD)

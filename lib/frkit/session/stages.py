@@ -82,6 +82,12 @@ def compensate_array_task(cfg: SessionConfig, params, progress=None, env=None) -
         folder = cfg.recording_dir(recording)
         params = params.replace(device=task_device(params.device, index, env),
                                 plane=plane_of(recording, params.plane))
+        if params.initialize_until is None and cfg.settings.chunk_frames > 0:  # as far as the chunks need
+            from ..io import open_video
+
+            with open_video(source_of(recording), plane=plane_of(recording)) as r:
+                tasks = task_table([recording], {recording: r.shape[0]}, cfg.settings.chunk_frames, params.bin_size)
+            params = params.replace(initialize_until=tasks[-1].frames[0])
         return folder, tools.compensate(source_of(recording), folder, params, progress)
     tasks = stage1_tasks(cfg)
     index = array_task_index(len(tasks), params.index_base, env, "stage-1 task(s)")
