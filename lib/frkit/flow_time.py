@@ -136,7 +136,7 @@ def _gram(x: np.ndarray) -> np.ndarray:
 def _split(flows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(translation (k, 2) float64, rest (k, H*W*2) float32)`` of ``(k, H, W, 2)`` host flows."""
     flows = np.asarray(flows)
-    translation = np.stack([frame_mean(f) for f in flows])
+    translation = frame_means(flows)
     rest = (flows - translation[:, None, None, :].astype(np.float32)).reshape(len(flows), -1)
     return translation, rest
 
@@ -161,10 +161,16 @@ def choose_smoothing(flows: np.ndarray, noise: FlowNoise, choices=SMOOTHING_CHOI
     return chosen[0], chosen[1]
 
 
-def frame_mean(flow):
-    """``(2,)`` float64 mean (u, v) of one ``(H, W, 2)`` flow (numpy or CuPy): one frame at a time, so its
-    bits do not depend on how frames were grouped."""
-    return flow.mean(axis=(0, 1), dtype=np.float64)
+def frame_means(flows) -> np.ndarray:
+    """``(n, 2)`` float64 host means (u, v) of ``(n, H, W, 2)`` flows (numpy or CuPy), each frame on its own,
+    so its bits do not depend on how frames were grouped."""
+    if isinstance(flows, np.ndarray):
+        from .flow.kernels import flow_means
+
+        out = np.empty((len(flows), 2))
+        flow_means(np.ascontiguousarray(flows, dtype=np.float32).reshape(len(flows), -1), out)
+        return out
+    return np.stack([f.mean(axis=(0, 1), dtype=np.float64).get() for f in flows]).reshape(-1, 2)
 
 
 def context_frames(start: int, stop: int, batch_size: int, n_frames: int, sigma) -> tuple[int, int]:
@@ -213,14 +219,13 @@ class StreamingFlowFilter:
     def push(self, a: int, flows, payload: np.ndarray) -> list:
         if self.r == 0:
             return [(a, flows, payload)]
-        means = np.stack([_host(frame_mean(f)) for f in flows]) if self.split else None
+        means = frame_means(flows) if self.split else None
         if self.first is None:
             self.first, self.next_out, self.flows, self.payload, self.means = a, a, flows, payload, means
         else:
             if a != self.first + len(self.flows):
                 raise ValueError(f"flows of frame {a} pushed out of order")
-            xp = _xp(flows)
-            self.flows = xp.concatenate([self.flows, flows])
+            self.flows = _xp(flows).concatenate([self.flows, flows])
             self.payload = np.concatenate([self.payload, payload])
             self.means = np.concatenate([self.means, means]) if self.split else None
         end = self.first + len(self.flows)
@@ -240,19 +245,20 @@ class StreamingFlowFilter:
         end = self.first + len(self.flows)
         return np.where((weights > 0) & (t >= self.first) & (t < end), t, frames) - self.first
 
-    def _emit(self, upto: int) -> list:
-        """Smoothed flows of frames ``[next_out, upto)``; keeps the frames later ones still need."""
-        if upto <= self.next_out:
-            return []
-        xp = _xp(self.flows)
-        frames = np.arange(self.next_out, upto)
-        rest_weights = tap_weights(self.sigma_rest, frames, self.b0, self.b1, self.r)
+    def _weighted_sum(self, xp, sources: np.ndarray, weights: np.ndarray, shift: np.ndarray):
+        """``(n_out, H, W, 2)`` float32: ``sum_j weights[j] * flows[sources[j]] + shift`` per output frame (taps in
+        order; ``shift`` ``(n_out, 2)`` float32 per component)."""
+        n_out = sources.shape[1]
+        if xp is np:  # compiled, blocked over pixels: the wide sigmas read many frames per output frame
+            from .flow.kernels import temporal_taps
+
+            out = np.empty((n_out,) + self.flows.shape[1:], dtype=np.float32)
+            temporal_taps(self.flows.reshape(len(self.flows), -1), sources.astype(np.int64),
+                          np.ascontiguousarray(weights, dtype=np.float32), shift, out.reshape(n_out, -1))
+            return out
         out = None
-        for j, k in enumerate(range(-self.r, self.r + 1)):
-            if abs(k) > radius(self.sigma_rest):
-                continue
-            src = self._sources(frames, k, rest_weights[j])
-            w = xp.asarray(rest_weights[j].reshape(-1, 1, 1, 1))
+        for src, wj in zip(sources, weights):
+            w = xp.asarray(wj.reshape(-1, 1, 1, 1))
             contiguous = bool(np.all(np.diff(src) == 1))  # a view, not a gathered copy
             taps = self.flows[src[0]:src[0] + len(src)] if contiguous else self.flows[xp.asarray(src)]
             if out is None:
@@ -260,14 +266,25 @@ class StreamingFlowFilter:
             else:
                 out += w * taps
         out = out.astype(np.float32, copy=False)
+        return out + xp.asarray(shift[:, None, None, :]) if self.split else out
+
+    def _emit(self, upto: int) -> list:
+        """Smoothed flows of frames ``[next_out, upto)``; keeps the frames later ones still need."""
+        if upto <= self.next_out:
+            return []
+        xp = _xp(self.flows)
+        frames = np.arange(self.next_out, upto)
+        rest_weights = tap_weights(self.sigma_rest, frames, self.b0, self.b1, self.r)
+        taps = [j for j, k in enumerate(range(-self.r, self.r + 1)) if abs(k) <= radius(self.sigma_rest)]
+        sources = np.stack([self._sources(frames, j - self.r, rest_weights[j]) for j in taps])
+        shift = np.zeros((len(frames), 2))
         if self.split:
             # the translation smoothed with its own sigma: add (G_translation - G_rest) of the means
             translation_weights = tap_weights(self.sigma_translation, frames, self.b0, self.b1, self.r)
-            shift = np.zeros((len(frames), 2))
             for j, k in enumerate(range(-self.r, self.r + 1)):
                 w = translation_weights[j].astype(np.float64) - rest_weights[j]
                 shift += w[:, None] * self.means[self._sources(frames, k, translation_weights[j] + rest_weights[j])]
-            out += xp.asarray(shift.astype(np.float32)[:, None, None, :])
+        out = self._weighted_sum(xp, sources, rest_weights[taps], shift.astype(np.float32))
         piece = (self.next_out, out, self.payload[self.next_out - self.first:upto - self.first])
         keep = max(self.first, upto - self.r) - self.first
         self.flows, self.payload = self.flows[keep:], self.payload[keep:]
@@ -276,7 +293,3 @@ class StreamingFlowFilter:
         self.first += keep
         self.next_out = upto
         return [piece]
-
-
-def _host(array) -> np.ndarray:
-    return array if isinstance(array, np.ndarray) else array.get()

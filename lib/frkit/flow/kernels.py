@@ -576,3 +576,56 @@ def median5x5_interior(a, net):
 def median5x5(a: np.ndarray) -> None:
     """In-place 5x5 median of the interior of a padded transposed plane."""
     median5x5_interior(a, _NET)
+
+
+# ---------------------------------------------------------------------------
+# temporal smoothing of the flows (frkit.flow_time)
+
+
+#: pixels (elements) per block: the buffered frames' block stays in cache while every output frame reads it
+_TAPS_BLOCK = 2048
+
+
+@nb.njit(**_jit)
+def temporal_taps(flows, src, weights, offset, out):
+    """``out[i, p] = sum_j weights[j, i] * flows[src[j, i], p] + offset[i, p % 2]``, taps added in order
+    ``j = 0, 1, ...``.
+
+    ``flows`` ``(n, P)`` float32 (buffered frames, flattened, u and v
+    interleaved), ``src`` and ``weights`` ``(taps, n_out)``, ``offset``
+    ``(n_out, 2)`` float32, ``out`` ``(n_out, P)`` float32. Each output
+    element depends only on its own taps, in a fixed order, so any split of
+    the frames into calls gives the same bits. Blocked over ``P`` so the
+    taps are read from cache.
+    """
+    n_taps, n_out = src.shape
+    n_p = flows.shape[1]
+    acc = np.empty(_TAPS_BLOCK, dtype=np.float32)
+    for p0 in range(0, n_p, _TAPS_BLOCK):
+        m = min(n_p, p0 + _TAPS_BLOCK) - p0
+        for i in range(n_out):
+            for q in range(m):
+                acc[q] = 0.0
+            for j in range(n_taps):
+                w = np.float32(weights[j, i])
+                row = flows[src[j, i], p0:p0 + m]
+                for q in range(m):
+                    acc[q] += w * row[q]
+            dst = out[i, p0:p0 + m]
+            for q in range(m):
+                dst[q] = acc[q] + offset[i, (p0 + q) % 2]
+
+
+@nb.njit(**_jit)
+def flow_means(flows, out):
+    """``out[i] = (mean u, mean v)`` (float64) of each ``flows[i]`` ``(P,)`` with u and v interleaved,
+    summed in element order."""
+    n, n_p = flows.shape
+    for i in range(n):
+        su = 0.0
+        sv = 0.0
+        for q in range(0, n_p, 2):
+            su += flows[i, q]
+            sv += flows[i, q + 1]
+        out[i, 0] = su / (n_p // 2)
+        out[i, 1] = sv / (n_p // 2)
