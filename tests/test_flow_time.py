@@ -169,6 +169,31 @@ def test_time_chunks_choose_each_batch_smoothing_as_a_whole_run(tmp_path):
     assert len({tuple(p) for p in plans[0]}) > 1 and any(p[0] != p[1] for p in plans[0])
 
 
+def test_a_time_chunk_ending_before_its_batch_carries_on_chooses_nothing_for_later_batches(tmp_path):
+    """A chunk that stops inside a batch whose successor the shared reference left to the chunks: it has not
+    computed the frames that choice comes from, and must not choose from fewer (or none)."""
+    from frkit import options
+
+    def params(**kw):
+        return options.resolve(options.COMPENSATE, quality="fast", buffer_size=80, save_w=True, **kw)
+
+    s = SyntheticSession(48, 48, 200, seed=9, shift_px=3.0, warp_px=1.0, photons=1.5)
+    rec = write_h5(tmp_path / "rec.h5", s.frames())
+    tools.compensate(rec, tmp_path / "whole", params())
+    tools.compensate(rec, tmp_path / "joined", params(reference_only=True, initialize_until=90))
+    # 0:90 ends before batch 80:160's carried frames (140:160), even with the widest sigma's context
+    for span in [(0, 90), (90, 200)]:
+        tools.compensate(rec, tmp_path / "joined", params(frames=span))
+    join(tmp_path / "joined")
+    from test_chunks import STAGE1_FILES
+
+    for name in STAGE1_FILES:
+        assert (tmp_path / "joined" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    plans = [json.loads((tmp_path / d / layout.RECORD).read_text())["summary"]["flow_smoothing_per_batch"]
+             for d in ("whole", "joined")]
+    assert plans[0] == plans[1] and len(plans[0]) == 3
+
+
 def _residual(tmp_path, s, **kw):
     """Residual motion (px) of fr-compensate's flows against the truth, and the summary."""
     from test_compensate import run

@@ -500,7 +500,9 @@ def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int
                 pieces = smoother.finish()
             for piece in pieces:
                 output(*piece)
-            if carry and b1 < n_frames:  # the next batch's initialization and smoothing
+            # the next batch's initialization and smoothing, when this run computed all the frames they come
+            # from (a time chunk that ends inside the batch did not, and does not need them)
+            if carry and b1 < n_frames and sum(len(c) for c in carried) == b1 - carry_from:
                 if params.update_initialization_w:
                     w_init = carry_sum / (b1 - carry_from)
                 if len(run.smoothing_plan) == k + 1:
