@@ -99,17 +99,23 @@ def test_the_join_process_imports_nothing_that_computes(rec, tmp_path):
     assert (out / layout.RECORD).is_file() and not (out / layout.CHUNK_DIR).exists()
 
 
+def _slow_imports_of_a_step(rec, out, extra: str) -> list[str]:
+    """Which of scipy.ndimage and skimage a fresh process has imported after ``tools.compensate`` of ``rec``
+    into ``out`` with the test's parameters plus ``extra`` (keyword arguments, as Python source)."""
+    code = ("import sys; from frkit import options, tools; "
+            "tools.compensate(sys.argv[1], sys.argv[2], options.resolve(options.COMPENSATE, quality='fast', "
+            f"buffer_size=20, save_w=True, {extra})); "
+            "print(sorted(m for m in ('scipy.ndimage', 'skimage') if m in sys.modules))")
+    p = subprocess.run([sys.executable, "-c", code, str(rec), str(out)], capture_output=True, text=True)
+    return p.stdout.split() if p.returncode == 0 else [p.stdout + p.stderr]
+
+
 def test_a_chunk_process_imports_neither_scipy_ndimage_nor_skimage(rec, tmp_path):
     """A chunk's fr-compensate measures no noise and (without --cc-init) no rigid shift: ~0.3 s of imports less
     at the start of every chunk."""
     out = tmp_path / "out"
     tools.compensate(rec, out, params(reference_only=True))
-    code = ("import sys; from frkit import options, tools; "
-            "tools.compensate(sys.argv[1], sys.argv[2], options.resolve(options.COMPENSATE, quality='fast', "
-            "buffer_size=20, save_w=True, frames=(0, 20))); "
-            "print(sorted(m for m in ('scipy.ndimage', 'skimage') if m in sys.modules))")
-    p = subprocess.run([sys.executable, "-c", code, str(rec), str(out)], capture_output=True, text=True)
-    assert p.stdout.split() == ["[]"], p.stdout + p.stderr
+    assert _slow_imports_of_a_step(rec, out, "frames=(0, 20)") == ["[]"]
     assert (layout.chunk_folder(out, 0, 20) / layout.CHUNK_RECORD).is_file()
 
 
@@ -117,10 +123,5 @@ def test_the_reference_step_imports_no_scipy_ndimage(rec, tmp_path):
     """It measures the noise (frkit.noise sums its 3x3 mask itself): ~0.2 s of imports less on the critical path
     of every chunked recording, before any chunk can start."""
     out = tmp_path / "out"
-    code = ("import sys; from frkit import options, tools; "
-            "tools.compensate(sys.argv[1], sys.argv[2], options.resolve(options.COMPENSATE, quality='fast', "
-            "buffer_size=20, save_w=True, reference_only=True)); "
-            "print(sorted(m for m in ('scipy.ndimage', 'skimage') if m in sys.modules))")
-    p = subprocess.run([sys.executable, "-c", code, str(rec), str(out)], capture_output=True, text=True)
-    assert p.stdout.split() == ["[]"], p.stdout + p.stderr
+    assert _slow_imports_of_a_step(rec, out, "reference_only=True") == ["[]"]
     assert (out / layout.CHUNK_DIR / layout.CHUNK_REFERENCE_RECORD).is_file()
