@@ -125,6 +125,18 @@ def test_auto_smoothing_grows_with_the_noise_only_beyond_what_alpha_absorbs():
     assert at(ALPHA_CEILING) == at(4 * ALPHA_CEILING) == 1.0
 
 
+def joined_plans(root, *folders):
+    """Assert each joined stage-1 folder holds the bytes of ``root/whole``; the per-batch flow smoothing of
+    ``whole`` and of each folder, from their records."""
+    from test_chunks import STAGE1_FILES
+
+    for d in folders:
+        for name in STAGE1_FILES:
+            assert (root / d / name).read_bytes() == (root / "whole" / name).read_bytes(), (d, name)
+    return [json.loads((root / d / layout.RECORD).read_text())["summary"]["flow_smoothing_per_batch"]
+            for d in ("whole",) + folders]
+
+
 def test_time_chunks_with_smoothing_are_the_bytes_of_a_whole_run(tmp_path):
     from test_chunks import STAGE1_FILES, chunked, params, write_recording
 
@@ -145,7 +157,7 @@ def test_time_chunks_with_smoothing_are_the_bytes_of_a_whole_run(tmp_path):
 def test_time_chunks_choose_each_batch_smoothing_as_a_whole_run(tmp_path):
     """Still, then strongly moving (noisy): the batches choose different smoothing, and time chunks with
     borders inside batches choose, and write, exactly what the whole run does."""
-    from test_chunks import STAGE1_FILES, chunked, params
+    from test_chunks import chunked, params
 
     still = SyntheticSession(48, 48, 40, seed=9, shift_px=0.0, warp_px=0.0, photons=1.5).frames()
     moving = SyntheticSession(48, 48, 40, seed=9, shift_px=6.0, warp_px=2.5, photons=1.5).frames()
@@ -158,11 +170,7 @@ def test_time_chunks_choose_each_batch_smoothing_as_a_whole_run(tmp_path):
     for span in [(30, 80), (0, 30)]:
         tools.compensate(rec, tmp_path / "until", params(frames=span))
     join(tmp_path / "until")
-    for d in ("joined", "until"):
-        for name in STAGE1_FILES:
-            assert (tmp_path / d / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), (d, name)
-    plans = [json.loads((tmp_path / d / layout.RECORD).read_text())["summary"]["flow_smoothing_per_batch"]
-             for d in ("whole", "joined", "until")]
+    plans = joined_plans(tmp_path, "joined", "until")
     assert plans[0] == plans[1] == plans[2] and len(plans[0]) == 4
     # batch 3 is chosen from the last frames of batch 2 (moving): its translation is smoothed less
     assert plans[0][0][0] >= 4 and plans[0][3][0] < 1, plans[0]
@@ -185,12 +193,7 @@ def test_a_time_chunk_ending_before_its_batch_carries_on_chooses_nothing_for_lat
     for span in [(0, 90), (90, 200)]:
         tools.compensate(rec, tmp_path / "joined", params(frames=span))
     join(tmp_path / "joined")
-    from test_chunks import STAGE1_FILES
-
-    for name in STAGE1_FILES:
-        assert (tmp_path / "joined" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
-    plans = [json.loads((tmp_path / d / layout.RECORD).read_text())["summary"]["flow_smoothing_per_batch"]
-             for d in ("whole", "joined")]
+    plans = joined_plans(tmp_path, "joined")
     assert plans[0] == plans[1] and len(plans[0]) == 3
 
 

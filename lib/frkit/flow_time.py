@@ -61,13 +61,16 @@ def tap_weights(sigma: float, frames: np.ndarray, b0: int, b1: int, r: int | Non
 
 
 def smoother_matrix(k: int, sigma: float) -> np.ndarray:
-    """``(k, k)`` float64: the filter over a window of ``k`` consecutive frames as one batch (taps that
-    leave the window dropped, the rest renormalized); the identity for ``sigma == 0``."""
-    if radius(sigma) == 0:
-        return np.eye(k)
-    d = np.arange(k)[None, :] - np.arange(k)[:, None]
-    w = np.where(np.abs(d) <= radius(sigma), np.exp(-0.5 * (d / max(sigma, 1e-12)) ** 2), 0.0)
-    return w / w.sum(axis=1, keepdims=True)
+    """``(k, k)`` float64: the filter over a window of ``k`` consecutive frames as one batch (its
+    :func:`tap_weights`, row ``t`` weighting frame ``t + offset``); the identity for ``sigma == 0``."""
+    frames = np.arange(k)
+    weights = tap_weights(sigma, frames, 0, k).astype(np.float64)
+    m = np.zeros((k, k))
+    for row, offset in zip(weights, range(-radius(sigma), radius(sigma) + 1)):
+        t = frames + offset
+        inside = (t >= 0) & (t < k)
+        m[frames[inside], t[inside]] = row[inside]
+    return m
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ import numpy as np
 
 from .preprocess import NORM_EPS, normalization_range
 
-__all__ = ["noise_variance", "channel_noise_variances", "weighted_variance", "shot_noise_copies", "auto_alpha", "auto_flow_smoothing", "ALPHA_FLOOR", "ALPHA_PER_VARIANCE", "ALPHA_CEILING",
-           "SMOOTHING_FROM_ALPHA", "NOISE_FRAMES"]
+__all__ = ["noise_variance", "channel_noise_variances", "weighted_variance", "shot_noise_copies", "auto_alpha",
+           "auto_flow_smoothing", "ALPHA_FLOOR", "ALPHA_PER_VARIANCE", "ALPHA_CEILING", "SMOOTHING_FROM_ALPHA",
+           "NOISE_FRAMES"]
 
 #: the classic smoothness weight: the least ``auto`` chooses (clean recordings keep it)
 ALPHA_FLOOR = 1.5
