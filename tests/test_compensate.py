@@ -71,7 +71,7 @@ def test_output_files_follow_the_contract(balanced_result):
         assert sorted(f.keys()) == ["u", "v"]
         assert f["u"].shape == (t, h, w) and f["u"].dtype == np.float32
     st = np.load(out / layout.STATISTICS)
-    assert sorted(st.files) == sorted(["mean_disp", "max_disp", "mean_div", "mean_translation"])
+    assert sorted(st.files) == sorted(["mean_disp", "max_disp", "mean_div", "mean_translation", "mean_u", "mean_v"])
     assert all(st[k].shape == (t,) and st[k].dtype == np.float64 for k in st.files)
     ref = np.load(out / layout.REFERENCE)
     assert ref.shape == (h, w, 1) and ref.dtype == np.float64
@@ -99,8 +99,9 @@ def test_statistics_match_the_stored_flows(balanced_result):
     mag = np.hypot(flows[..., 0], flows[..., 1])
     assert np.allclose(st["mean_disp"], mag.mean(axis=(1, 2)))
     assert np.allclose(st["max_disp"], mag.max(axis=(1, 2)))
-    tr = np.hypot(flows[..., 0].mean(axis=(1, 2)), flows[..., 1].mean(axis=(1, 2)))
-    assert np.allclose(st["mean_translation"], tr)
+    mean_u, mean_v = flows[..., 0].mean(axis=(1, 2)), flows[..., 1].mean(axis=(1, 2))
+    assert np.allclose(st["mean_translation"], np.hypot(mean_u, mean_v))
+    assert np.allclose(st["mean_u"], mean_u) and np.allclose(st["mean_v"], mean_v)
 
 
 def test_pure_shift_recovered_to_five_hundredths(tmp_path):

@@ -290,7 +290,7 @@ def test_compiled_mask_and_statistics_follow_the_policy(shape):
     flow[0, -1] = np.nextafter(np.float32(1.0), np.float32(0)), 0.0  # x + u just below W: valid
     flow[-1, 0] = 0.0, 1.0  # y + v == H: not valid
     valid = np.empty((h, w), bool)
-    stats = np.empty(4)
+    stats = np.empty(len(policy.STAT_NAMES))
     mask_and_statistics(flow, valid, stats)
     assert np.array_equal(valid, policy.valid_mask(flow)) and not valid[-1, 0]
     assert valid[0, -1] or (h, w) == (1, 1)

@@ -410,7 +410,7 @@ def _carried_flow(run: _Run, batch, flows_of) -> tuple[np.ndarray, np.ndarray]:
 
 def _run_batches(run: _Run, ref_raw: np.ndarray, writers, frames: tuple[int, int] | None = None,
                  initializations=None, translation: np.ndarray | None = None) -> np.ndarray:
-    """Correct every batch into ``writers``; returns the per-frame statistics ``(T, 4)`` and fills
+    """Correct every batch into ``writers``; returns the per-frame statistics ``(T, 6)`` and fills
     ``translation`` ``(T, 2)``, when given, with each frame's mean flow (u, v), and
     ``run.smoothing_plan`` with each batch's flow smoothing (:func:`batch_smoothing`).
 

@@ -19,7 +19,7 @@ import numpy as np
 from .errors import OptionError
 from .flow.displacement import ReferencePyramid, warp
 from .flow.params import FlowParams
-from .flow.warp import mask_and_statistics, warp_into
+from .flow.warp import STAT_NAMES, mask_and_statistics, warp_into
 from .preprocess import Preprocessor
 from .rigid import rigid_shift
 
@@ -90,7 +90,7 @@ class Engine(Protocol):
         ``"cubic"`` or ``"linear"``. Returns ``registered`` ``(n, H, W, C)``
         of ``dtype`` (integers rounded and clipped, :func:`~frkit.flow.policy.integer_range`),
         ``valid`` bool ``(n, H, W)`` (:func:`~frkit.flow.policy.valid_mask`)
-        and ``stats`` float64 ``(n, 4)`` (:data:`~frkit.flow.policy.STAT_NAMES`).
+        and ``stats`` float64 ``(n, 6)`` (:data:`~frkit.flow.policy.STAT_NAMES`).
         """
 
     def warp_frames(self, frames: np.ndarray, flow: Any, fill: np.ndarray, method: str, dtype: Any) -> np.ndarray:
@@ -216,13 +216,13 @@ class CpuEngine:
         """Warp raw frames by their flows; returns (registered, valid, stats).
 
         ``registered`` has ``dtype`` (integers rounded and clipped), ``valid``
-        is bool ``(n, H, W)``, ``stats`` float64 ``(n, 4)`` in
+        is bool ``(n, H, W)``, ``stats`` float64 ``(n, 6)`` in
         :data:`frkit.flow.policy.STAT_NAMES` order.
         """
         n = frames.shape[0]
         reg = np.empty(frames.shape, dtype=dtype)
         valid = np.empty(frames.shape[:3], dtype=bool)
-        stats = np.empty((n, 4))
+        stats = np.empty((n, len(STAT_NAMES)))
 
         def job(i):
             warp_into(frames[i], flows[i], fill, reg[i], method)

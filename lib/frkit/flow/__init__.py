@@ -44,7 +44,7 @@ flow (engines, files)  ``(H, W, 2)``               float32; ``[..., 0] = u``
 warped output          ``(T, H, W, C)``            the output dtype; integers
                                                    rounded and clipped
 valid mask             ``(T, H, W)``               bool
-statistics             ``(T, 4)``                  float64 (``STAT_NAMES``)
+statistics             ``(T, 6)``                  float64 (``STAT_NAMES``)
 =====================  ==========================  ===========================
 
 Flows are backward: ``out(y, x) = in(y + v(y, x), x + u(y, x))``. The method

@@ -41,7 +41,8 @@ EPS_TENSOR = 1e-6
 CUDA_CONSTANTS = {"KEYS_A": KEYS_A, "EPS_PSI": EPS_PSI, "EPS_TENSOR": EPS_TENSOR}
 
 #: per-frame flow statistics, in this order
-STAT_NAMES = ("mean_disp", "max_disp", "mean_div", "mean_translation")
+#: (mean_u, mean_v: the mean flow itself, so a QC reads the translation without the fields)
+STAT_NAMES = ("mean_disp", "max_disp", "mean_div", "mean_translation", "mean_u", "mean_v")
 
 
 def alpha_scale(index: int, min_level: int, eta: float) -> float:
@@ -89,11 +90,12 @@ def valid_mask(flow, xp=np):
 
 
 def flow_statistics(flow, xp=np):
-    """:data:`STAT_NAMES` of ``(..., H, W, 2)`` flows: float64 ``(..., 4)``.
+    """:data:`STAT_NAMES` of ``(..., H, W, 2)`` flows: float64 ``(..., 6)``.
 
     Mean and maximum of ``|w|``, mean divergence ``du/dx + dv/dy`` (central
-    differences, one-sided at the edges, spacing 1; a 1-pixel axis adds 0)
-    and the length of the mean flow. ``xp`` is numpy or cupy.
+    differences, one-sided at the edges, spacing 1; a 1-pixel axis adds 0),
+    the length of the mean flow, and the mean flow ``(mean u, mean v)``.
+    ``xp`` is numpy or cupy.
     """
     h, w = flow.shape[-3:-1]
     u = flow[..., 0].astype(xp.float64)
@@ -101,5 +103,6 @@ def flow_statistics(flow, xp=np):
     mag = xp.sqrt(u * u + v * v)
     div = (xp.gradient(u, axis=-1) if w > 1 else 0 * u) + (xp.gradient(v, axis=-2) if h > 1 else 0 * v)
     plane = (-2, -1)
+    mean_u, mean_v = u.mean(axis=plane), v.mean(axis=plane)
     return xp.stack([mag.mean(axis=plane), mag.max(axis=plane), div.mean(axis=plane),
-                     xp.sqrt(u.mean(axis=plane) ** 2 + v.mean(axis=plane) ** 2)], axis=-1)
+                     xp.sqrt(mean_u ** 2 + mean_v ** 2), mean_u, mean_v], axis=-1)

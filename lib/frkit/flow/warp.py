@@ -120,6 +120,8 @@ def _mask_stats(flow, valid, stats):
     stats[1] = m_mag
     stats[2] = sdiv / n
     stats[3] = np.sqrt((su / n) ** 2 + (sv / n) ** 2)
+    stats[4] = su / n
+    stats[5] = sv / n
 
 
 def mask_and_statistics(flow: np.ndarray, valid: np.ndarray, stats: np.ndarray) -> None:
