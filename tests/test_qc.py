@@ -114,6 +114,62 @@ def test_streaming_batch_size_does_not_change_results(synthetic):
     assert a["crispness"] == pytest.approx(b["crispness"])
 
 
+def test_threads_give_the_same_bits_as_one(synthetic, tmp_path):
+    """Batches measured side by side in threads are added up in order: every number equals one thread's
+    (float64 frames too, whose sums depend on the order of the additions)."""
+    clean, dirty, _ = synthetic
+    with h5py.File(clean / layout.COMPENSATED) as f:
+        fractional = f["ch1"][:] * (1 / 3)  # float64 with every bit used: the sums depend on their order
+    floats = _stage1(tmp_path / "float", find_inputs(clean).raw, fractional)
+    for folder in (clean, dirty, floats):
+        one = measure(find_inputs(folder), batch=7, workers=1)
+        three = measure(find_inputs(folder), batch=7, workers=3)
+        for k, col in one[1].items():
+            if k == "reasons":
+                assert three[1][k] == col
+            else:
+                np.testing.assert_array_equal(three[1][k], col, err_msg=k)
+        for k, image in one[2].items():
+            np.testing.assert_array_equal(three[2][k], image, err_msg=k)
+        assert three[0]["crispness"] == one[0]["crispness"]
+
+
+def _with_statistics(src, dst, flow, keys):
+    """A copy of stage-1 folder ``src`` with a statistics.npz of ``keys`` (computed from ``flow``)."""
+    from frkit.flow.policy import STAT_NAMES, flow_statistics
+
+    dst.mkdir()
+    for f in src.iterdir():
+        if f.suffix != ".png":
+            (dst / f.name).write_bytes(f.read_bytes())
+    stats = flow_statistics(flow.astype(np.float32))
+    np.savez(dst / layout.STATISTICS, **{k: stats[:, STAT_NAMES.index(k)] for k in keys})
+    return dst
+
+
+def test_displacement_from_frkit_statistics_without_the_flow_fields(synthetic, tmp_path):
+    """frkit's statistics.npz holds every displacement column, so w.h5 is not read; a pyflowreg
+    statistics.npz (no mean_u, mean_v) leaves the fields to be read, as without statistics."""
+    clean, _, flow = synthetic
+    from_fields = measure(find_inputs(clean))[1]
+    frkit_stats = _with_statistics(clean, tmp_path / "frkit", flow, ("mean_disp", "max_disp", "mean_div",
+                                                                      "mean_translation", "mean_u", "mean_v"))
+    peer_stats = _with_statistics(clean, tmp_path / "peer", flow, ("mean_disp", "max_disp", "mean_div",
+                                                                    "mean_translation"))
+    inputs = find_inputs(frkit_stats)
+    assert inputs.flow is None and "flow" not in inputs.files() and "statistics" in inputs.files()
+    summary, cols, _ = measure(inputs)
+    assert summary["displacement"]["source"] == layout.STATISTICS
+    for k in ("mean_displacement", "max_displacement", "mean_u", "mean_v"):
+        assert np.isfinite(cols[k]).all()
+        np.testing.assert_allclose(cols[k], from_fields[k], rtol=1e-6, atol=1e-9, err_msg=k)
+    inputs = find_inputs(peer_stats)
+    assert inputs.flow == peer_stats / layout.FLOW
+    summary, cols, _ = measure(inputs)
+    assert summary["displacement"]["source"] == layout.FLOW
+    np.testing.assert_array_equal(cols["mean_u"], from_fields["mean_u"])
+
+
 def test_measures_shift_sign_and_correlation_over_valid_pixels():
     rng = np.random.default_rng(0)
     img = np.asarray(np.kron(rng.random((16, 20)), np.ones((4, 4))), dtype=np.float64)

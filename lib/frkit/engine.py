@@ -20,6 +20,7 @@ from .errors import OptionError
 from .flow.displacement import ReferencePyramid, warp
 from .flow.params import FlowParams
 from .flow.warp import STAT_NAMES, mask_and_statistics, warp_into
+from .pipelining import available_cpus, thread_count
 from .preprocess import Preprocessor
 from .rigid import rigid_shift
 
@@ -113,14 +114,6 @@ class Engine(Protocol):
         """Wait until queued device work is done (honest per-stage times)."""
 
 
-def available_cpus() -> int:
-    """CPUs this process may run on (honours affinity masks set by SLURM etc.)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
-
-
 class RigidInit:
     """Rigid pre-alignment by phase correlation before the flow (``--cc-init``)."""
 
@@ -145,7 +138,7 @@ class CpuEngine:
     """Frames of a chunk in parallel threads on the CPU (an :class:`Engine`; "device" arrays are numpy)."""
 
     def __init__(self, workers: int | None = None):
-        self.workers = available_cpus() if not workers or workers < 1 else int(workers)
+        self.workers = thread_count(workers)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="frkit") if self.workers > 1 else None
 
     def close(self):

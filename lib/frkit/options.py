@@ -721,6 +721,8 @@ QC = (
          keys=("qc_alignment_min_correlation",)),
     CONFIG.derive(help="session.toml: QC of every recording, then final_results/report.html, session_qc.png and "
                   "session_qc.json."),
+    WORKERS.derive(help="Threads measuring batches of frames side by side (0 or -1 = all CPUs this job may use); "
+                   "never changes results."),
     QUIET,
 )
 

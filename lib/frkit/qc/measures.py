@@ -121,11 +121,13 @@ class Template:
     ``patches`` splits the images into a grid of that many rows x columns of
     patches, each correlated with the same patch of the template. ``bin``
     averages ``bin x bin`` pixel blocks first (coarse, cheaper; shifts are
-    still reported in full-resolution pixels).
+    still reported in full-resolution pixels). ``workers``: threads of
+    scipy.fft's transforms (-1: every core; 1 when the caller runs batches
+    in threads of its own).
     """
 
-    def __init__(self, template: np.ndarray, patches: tuple[int, int] = (1, 1), bin: int = 1):
-        self.bin = int(bin)
+    def __init__(self, template: np.ndarray, patches: tuple[int, int] = (1, 1), bin: int = 1, workers: int = -1):
+        self.bin, self.workers = int(bin), workers
         t = self._bin(np.asarray(template, dtype=np.float64)[None])[0]
         self.grid = patches
         self.ph, self.pw = t.shape[0] // patches[0], t.shape[1] // patches[1]
@@ -161,8 +163,7 @@ class Template:
     def shifts_binned(self, binned: np.ndarray) -> np.ndarray:
         """:meth:`shifts` of frames already binned by ``self.bin`` (``(n, H // bin, W // bin)``)."""
         x = _prepare(self._patches(np.asarray(binned, dtype=np.float32)), self.window)
-        # workers: the batch's transforms on every core (as fr-compensate uses them)
-        cc = sfft.irfft2(sfft.rfft2(x, workers=-1) * self.ref_fft, s=(self.ph, self.pw), workers=-1)
+        cc = sfft.irfft2(sfft.rfft2(x, workers=self.workers) * self.ref_fft, s=(self.ph, self.pw), workers=self.workers)
         n, p = cc.shape[:2]
         flat = cc.reshape(n, p, -1).argmax(axis=-1)
         iy, ix = np.unravel_index(flat, (self.ph, self.pw))

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+from collections import deque
+from contextlib import closing
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +52,9 @@ RULES = {
 #: shorter recording): its median and 95th percentile need a sample, not every frame, and the patch
 #: cross-correlations are the pass's dearest step (bench/qc_cost.py); other frames' residual_px is empty
 RESIDUAL_FRAMES = 100
+
+#: the statistics.npz keys behind qc_frames.csv's displacement columns (mean, max, mean_u, mean_v)
+DISPLACEMENT_KEYS = ("mean_disp", "max_disp", "mean_u", "mean_v")
 
 #: qc_frames.csv columns, in order
 FRAME_COLUMNS = ("frame", "mean_displacement", "max_displacement", "mean_u", "mean_v", "correlation_raw",
@@ -102,6 +109,15 @@ def _exists(recording) -> bool:
         return False
 
 
+def _has_keys(npz: Path, keys) -> bool:
+    """``npz`` is readable and holds every one of ``keys`` (only its directory is read)."""
+    try:
+        with np.load(npz) as z:
+            return set(keys) <= set(z.files)
+    except (OSError, ValueError):
+        return False  # a damaged file: _Displacement reports it
+
+
 def find_inputs(folder, raw=None) -> Stage1Inputs:
     """The inputs of ``fr-qc folder [--input raw]``; InputError when the folder or the raw recording is missing."""
     d = Path(folder)
@@ -138,14 +154,22 @@ def find_inputs(folder, raw=None) -> Stage1Inputs:
         p = d / name
         return p if p.is_file() else None
 
-    return Stage1Inputs(d, compensated, raw, idx=present(layout.VALID_IDX), flow=present(layout.FLOW),
-                        statistics=present(layout.STATISTICS), average=present(layout.TEMPORAL_AVERAGE),
+    statistics = present(layout.STATISTICS)
+    # frkit's statistics.npz holds every displacement column: the flow fields (most of the bytes) are not read
+    flow = None if statistics is not None and _has_keys(statistics, DISPLACEMENT_KEYS) else present(layout.FLOW)
+    return Stage1Inputs(d, compensated, raw, idx=present(layout.VALID_IDX), flow=flow,
+                        statistics=statistics, average=present(layout.TEMPORAL_AVERAGE),
                         record=rec_path if record is not None else None, read_options=read_options,
                         bin_size=bin_size)
 
 
 class _Displacement:
-    """Per-frame displacement: from w.h5 (the fields) or statistics.npz (its four numbers), or none."""
+    """Per-frame displacement: from statistics.npz or w.h5 (the fields), or none.
+
+    ``inputs.flow`` is set only when the statistics lack a column (a
+    pyflowreg folder's have no ``mean_u``, ``mean_v``): then the fields are
+    read and the columns computed from them.
+    """
 
     def __init__(self, inputs: Stage1Inputs, frames: int, hw: tuple[int, int]):
         self.source, self.file, self.stats = None, None, None
@@ -163,7 +187,8 @@ class _Displacement:
         elif inputs.statistics is not None:
             try:
                 with np.load(inputs.statistics) as z:
-                    self.stats = {k: np.asarray(z[k], dtype=np.float64) for k in ("mean_disp", "max_disp")}
+                    self.stats = {k: np.asarray(z[k], dtype=np.float64) for k in DISPLACEMENT_KEYS
+                                  if k in z.files or k in ("mean_disp", "max_disp")}
             except (OSError, KeyError, ValueError) as exc:
                 raise InputError(f"{inputs.statistics}: not readable statistics: {exc}") from None
             if any(a.shape != (frames,) for a in self.stats.values()):
@@ -180,7 +205,9 @@ class _Displacement:
                 raise InputError(f"{self.file.filename}: cannot read frames {a}..{b - 1}: {exc}") from None
             K.flow_stats(K.ready(u), K.ready(v), out)
         elif self.stats is not None:
-            out[:, 0], out[:, 1] = self.stats["mean_disp"][a:b], self.stats["max_disp"][a:b]
+            for i, k in enumerate(DISPLACEMENT_KEYS):
+                if k in self.stats:
+                    out[:, i] = self.stats[k][a:b]
         return out
 
     def close(self):
@@ -215,12 +242,14 @@ def _group(values: np.ndarray, n_groups: int, size: int, how) -> np.ndarray:
 
 
 def measure(inputs: Stage1Inputs, batch: int = 32, progress=None,
-            residual_frames: int | None = RESIDUAL_FRAMES) -> tuple[dict, dict, dict]:
+            residual_frames: int | None = RESIDUAL_FRAMES, workers: int = 1) -> tuple[dict, dict, dict]:
     """Measure one stage-1 folder; returns ``(summary, per-frame columns, images)``.
 
     ``images``: ``mean_raw``, ``mean_corrected`` (H, W), ``valid_all`` (H, W) bool.
     ``residual_frames``: measure the residual motion on about that many evenly
     spaced frames (:func:`residual_stride`; None: on every frame).
+    ``workers``: threads measuring batches side by side (the results are
+    the same bits for any number).
     """
     progress = progress or (lambda done, total: None)
     opened = []
@@ -249,7 +278,7 @@ def measure(inputs: Stage1Inputs, batch: int = 32, progress=None,
                 raise InputError(f"{inputs.idx}: masks are {mask.shape[:3]} but the video is {(t, h, w)}")
         disp = _Displacement(inputs, t, (h, w))
         opened.append(disp)
-        return _measure(inputs, corrected, raw, mask, disp, batch, progress, residual_frames)
+        return _measure(inputs, corrected, raw, mask, disp, batch, progress, residual_frames, workers)
     except (OSError, RuntimeError) as exc:
         raise InputError(f"{inputs.folder}: cannot read: {exc}") from None
     finally:
@@ -262,60 +291,134 @@ def residual_stride(frames: int, sample: int | None = RESIDUAL_FRAMES) -> int:
     return 1 if not sample else max(1, -(-frames // int(sample)))
 
 
-def _measure(inputs, corrected, raw, mask, disp, batch, progress, residual_frames=RESIDUAL_FRAMES):
+class _Pass:
+    """One batch of the streaming pass: what it reads and what it measures, apart from every other batch.
+
+    :meth:`batch` measures frames ``[a, z)`` and returns their rows and their
+    partial sums; :func:`_measure` adds the batches up in order, so the
+    result has the same bits whether the batches ran one after another or
+    side by side in threads. The reads are serialized (``read_lock``: a
+    file handle is not shared across threads); the measuring runs in numpy
+    and scipy.fft, which release the GIL.
+    """
+
+    def __init__(self, inputs, corrected, raw, mask, disp, template, residual_frames, fft_workers):
+        t, h, w, c = corrected.shape
+        self.inputs, self.corrected, self.raw, self.mask, self.disp = inputs, corrected, raw, mask, disp
+        self.shape, self.b, self.tr = (t, h, w, c), inputs.bin_size, raw.shape[0]
+        self.centred = template - template.mean()
+        # the raw rigid shift: jumps are large, a coarse grid does
+        self.coarse = coarse = max(1, int(math.ceil(max(h, w) / 128)))
+        self.rigid = M.Template(template, (1, 1), bin=coarse, workers=fft_workers)
+        self.local = M.Template(template, M.patch_grid(h, w), workers=fft_workers)
+        self.bands = M.Template(template, (int(np.clip(h // 16, 4, 6)), 1), bin=coarse, workers=fft_workers)
+        self.stride = residual_stride(t, residual_frames)
+        if np.issubdtype(raw.dtype, np.integer):
+            self.ceiling, self.frame_max = float(np.iinfo(raw.dtype).max), False
+        else:  # floats have no ceiling: the frame's own maximum, as measures.saturated_fraction
+            self.ceiling, self.frame_max = math.inf, True
+        self.read_lock = threading.Lock()
+
+    def _read(self, a, z):
+        ra, rz = a * self.b, min(self.tr, z * self.b)
+        with self.read_lock:
+            rb = K.ready(self.raw.read(ra, rz))
+            cb = K.ready(self.corrected.read(a, z))
+            valid = K.ready(self.mask.read(a, z)[..., 0]) if self.mask is not None else np.zeros((1, 1, 1), np.uint8)
+            disp = self.disp.read(a, z)
+        return rb, cb, valid, disp
+
+    def batch(self, a: int, z: int) -> dict:
+        """Frames ``[a, z)``: per raw frame ``raw_stats`` (mean, std, saturated), ``tear``, ``spread``; per
+        frame ``sums`` (:data:`kernels.PAIR_SUMS`), ``shift``, ``residual`` (NaN where not sampled),
+        ``disp``; the partial ``raw_sum``, ``cor_sum`` and ``valid_all`` of these frames."""
+        t, h, w, c = self.shape
+        b, coarse = self.b, self.coarse
+        rb, cb, valid, disp = self._read(a, z)
+        n = z - a
+        out = {"disp": disp, "raw_stats": np.empty((len(rb), 3)), "spread": None}
+        binned = np.empty((len(rb), h // coarse, w // coarse), dtype=np.float32)
+        K.raw_frame_stats(rb, self.ceiling, self.frame_max, coarse, binned, out["raw_stats"])
+        band_shifts = self.bands.shifts_binned(binned)
+        out["tear"] = M.band_seam(band_shifts)
+        if b > 1:  # the frames stage 1 corrected are the bin means
+            pad = np.full((n * b, h, w), np.nan)
+            pad[:len(rb)] = M.gray(rb)
+            rg = np.nanmean(pad.reshape(n, b, h, w), axis=1)
+            shift = self.rigid.shifts(rg)[:, 0]
+            rg = rg[..., None]
+        else:
+            rg = rb
+            shift = self.rigid.shifts_binned(binned)[:, 0]
+            out["spread"] = M.band_spread(band_shifts, shift)
+        out["shift"] = shift
+        out["sums"] = np.empty((n, len(K.PAIR_SUMS)))
+        out["raw_sum"], out["cor_sum"] = np.zeros((h, w)), np.zeros((h, w))
+        out["valid_all"] = np.ones((h, w), dtype=bool)
+        K.pair_sums(rg, cb, valid, self.mask is not None, self.centred, out["sums"], out["raw_sum"],
+                    out["cor_sum"], out["valid_all"])
+        out["residual"] = np.full(n, np.nan)
+        picked = np.arange(a + (-a) % self.stride, z, self.stride)  # the frames i with i % stride == 0
+        if picked.size:
+            patch = self.local.shifts(M.gray(cb[picked - a]))
+            out["residual"][picked - a] = np.hypot(*np.moveaxis(patch, -1, 0)).mean(axis=1)
+        return out
+
+
+def _batches(measure_batch, t: int, batch: int, workers: int):
+    """``(a, z, measure_batch(a, z))`` for every batch, in order; up to ``workers`` batches measured at once.
+
+    At most ``workers + 1`` batches are in memory (O(batch), whatever the length).
+    """
+    spans = [(a, min(t, a + batch)) for a in range(0, t, batch)]
+    if workers <= 1 or len(spans) < 2:
+        for a, z in spans:
+            yield a, z, measure_batch(a, z)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fr-qc") as pool:
+        pending = deque()
+        try:
+            for a, z in spans:
+                pending.append((a, z, pool.submit(measure_batch, a, z)))
+                if len(pending) > workers:
+                    a0, z0, done = pending.popleft()
+                    yield a0, z0, done.result()
+            while pending:
+                a0, z0, done = pending.popleft()
+                yield a0, z0, done.result()
+        finally:  # an error (or a closed generator): no batch is left running on files about to close
+            for _, _, f in pending:
+                f.cancel()
+
+
+def _measure(inputs, corrected, raw, mask, disp, batch, progress, residual_frames=RESIDUAL_FRAMES, workers=1):
     t, h, w, c = corrected.shape
     b, tr = inputs.bin_size, raw.shape[0]
     template = _template(inputs, corrected, batch)
-    centred = template - template.mean()
-    coarse = max(1, int(math.ceil(max(h, w) / 128)))  # the raw rigid shift: jumps are large, a coarse grid does
-    rigid = M.Template(template, (1, 1), bin=coarse)
-    local = M.Template(template, M.patch_grid(h, w))
-    bands = M.Template(template, (int(np.clip(h // 16, 4, 6)), 1), bin=coarse)
-    stride = residual_stride(t, residual_frames)
+    # threads over batches, or scipy.fft's own threads inside one batch's transforms
+    measurer = _Pass(inputs, corrected, raw, mask, disp, template, residual_frames, 1 if workers > 1 else -1)
     cols = {k: np.full(t, np.nan) for k in ("corr_raw", "corr_cor", "residual", "sx", "sy")}
     disp_cols = np.full((t, 4), np.nan)
     per_raw = {k: np.zeros(tr) for k in ("std", "mean", "sat", "tear", "spread")}
     raw_sum, cor_sum = np.zeros((h, w)), np.zeros((h, w))
     valid_all = np.ones((h, w), dtype=bool)
-    if np.issubdtype(raw.dtype, np.integer):
-        ceiling, frame_max = float(np.iinfo(raw.dtype).max), False
-    else:  # floats have no ceiling: the frame's own maximum, as measures.saturated_fraction
-        ceiling, frame_max = math.inf, True
-    no_mask = np.zeros((1, 1, 1), dtype=np.uint8)
-    for a in range(0, t, batch):
-        z = min(t, a + batch)
-        ra, rz = a * b, min(tr, z * b)
-        rb = K.ready(raw.read(ra, rz))
-        stats = np.empty((len(rb), 3))
-        binned = np.empty((len(rb), h // coarse, w // coarse), dtype=np.float32)
-        K.raw_frame_stats(rb, ceiling, frame_max, coarse, binned, stats)
-        per_raw["mean"][ra:rz], per_raw["std"][ra:rz], per_raw["sat"][ra:rz] = stats.T
-        band_shifts = bands.shifts_binned(binned)
-        per_raw["tear"][ra:rz] = M.band_seam(band_shifts)
-        if b > 1:  # the frames stage 1 corrected are the bin means
-            n = z - a
-            pad = np.full((n * b, h, w), np.nan)
-            pad[:len(rb)] = M.gray(rb)
-            rg = np.nanmean(pad.reshape(n, b, h, w), axis=1)
-            shift = rigid.shifts(rg)[:, 0]
-            rg = rg[..., None]
-        else:
-            rg = rb
-            shift = rigid.shifts_binned(binned)[:, 0]
-            per_raw["spread"][a:z] = M.band_spread(band_shifts, shift)
-        cb = K.ready(corrected.read(a, z))
-        valid = K.ready(mask.read(a, z)[..., 0]) if mask is not None else no_mask
-        sums = np.empty((z - a, len(K.PAIR_SUMS)))
-        K.pair_sums(rg, cb, valid, mask is not None, centred, sums, raw_sum, cor_sum, valid_all)
-        n_, st, stt, sx, sxx, sxt, sc, scc, sct = sums.T
-        cols["corr_raw"][a:z] = M.correlation_from_sums(n_, st, stt, sx, sxx, sxt)
-        cols["corr_cor"][a:z] = M.correlation_from_sums(n_, st, stt, sc, scc, sct)
-        cols["sx"][a:z], cols["sy"][a:z] = shift[:, 0], shift[:, 1]
-        picked = np.arange(a + (-a) % stride, z, stride)  # the frames i with i % stride == 0
-        if picked.size:
-            cols["residual"][picked] = np.hypot(*np.moveaxis(local.shifts(M.gray(cb[picked - a])), -1, 0)).mean(axis=1)
-        disp_cols[a:z] = disp.read(a, z)
-        progress(z, t)
+    with closing(_batches(measurer.batch, t, batch, workers)) as batches:  # closed: no batch left running
+        for a, z, m in batches:
+            ra, rz = a * b, min(tr, z * b)
+            per_raw["mean"][ra:rz], per_raw["std"][ra:rz], per_raw["sat"][ra:rz] = m["raw_stats"].T
+            per_raw["tear"][ra:rz] = m["tear"]
+            if m["spread"] is not None:
+                per_raw["spread"][a:z] = m["spread"]
+            raw_sum += m["raw_sum"]
+            cor_sum += m["cor_sum"]
+            valid_all &= m["valid_all"]
+            n_, st, stt, sx, sxx, sxt, sc, scc, sct = m["sums"].T
+            cols["corr_raw"][a:z] = M.correlation_from_sums(n_, st, stt, sx, sxx, sxt)
+            cols["corr_cor"][a:z] = M.correlation_from_sums(n_, st, stt, sc, scc, sct)
+            cols["sx"][a:z], cols["sy"][a:z] = m["shift"][:, 0], m["shift"][:, 1]
+            cols["residual"][a:z] = m["residual"]
+            disp_cols[a:z] = m["disp"]
+            progress(z, t)
     for k, how in (("std", np.min), ("mean", np.min), ("sat", np.max), ("tear", np.max), ("spread", np.min)):
         per_raw[k] = _group(per_raw[k], t, b, how)
     mean_raw, mean_cor = raw_sum / t, cor_sum / t

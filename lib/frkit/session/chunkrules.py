@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import layout
-from ..engine import available_cpus
+from ..pipelining import available_cpus
 
 __all__ = ["stage1_rules", "reference_workers"]
 
