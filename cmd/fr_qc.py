@@ -20,22 +20,32 @@ HELP = (
 
 
 def run(inv):
-    from frkit import tools
-
     v, cfg = inv.values, inv.config
-    if v.stage1 is None:
-        if cfg is None:
-            raise OptionError("give a stage-1 folder, or --config session.toml for the session report")
-        if v.input is not None:
-            raise OptionError("--input goes with a stage-1 folder, not with --config alone")
-        from frkit.qc.session import session_report
+    if v.stage1 is not None:
+        return _recording(inv)
+    if cfg is None:
+        raise OptionError("give a stage-1 folder, or --config session.toml for the session report")
+    if v.input is not None:
+        raise OptionError("--input goes with a stage-1 folder, not with --config alone")
+    from frkit.qc.session import session_report
 
-        with inv.progress("fr-qc") as progress:
-            summary = session_report(cfg, v, progress)
-        inv.report(summary["headline"] + f" -> {summary['report']}")
-        return
     with inv.progress("fr-qc") as progress:
-        s = tools.qc(v.stage1, v.output, v, progress)
+        summary = session_report(cfg, v, progress)
+    inv.report(summary["headline"] + f" -> {summary['report']}")
+
+
+def _recording(inv):
+    from frkit.pipelining import keep_freed_memory
+    from frkit.qc.drawing import FigureProcess
+
+    # started first: the figure's process imports matplotlib while this one imports the rest and measures
+    with FigureProcess() as drawer:
+        from frkit import tools
+
+        keep_freed_memory()  # the pass allocates and frees batch-sized arrays over and over
+        v = inv.values
+        with inv.progress("fr-qc") as progress:
+            s = tools.qc(v.stage1, v.output, v, progress, drawer)
     c = s["correlation"]
     inv.report(f"correlation {c['raw']['mean']:.3f} -> {c['corrected']['mean']:.3f}, crispness "
                f"{s['crispness']['raw']:.4g} -> {s['crispness']['corrected']:.4g}, residual motion "
@@ -43,7 +53,7 @@ def run(inv):
                f"{s['output']}")
 
 
-main = tool_main(PROG, HELP, options.QC, run)
+main = tool_main(PROG, HELP, options.QC, run, skip_teardown=True)
 
 if __name__ == "__main__":
     main()

@@ -56,3 +56,4 @@ def test_background_writer_order_and_errors():
         with BackgroundWriter() as w:
             w.submit(boom)
             w.flush()
+

@@ -205,3 +205,30 @@ def test_pass_memory_does_not_grow_with_the_length(tmp_path):
     # 320 more frames add their per-frame numbers (a few hundred bytes each), never their pixels
     assert peaks[1] < peaks[0] + 20 * frame, peaks
     assert peaks[1] < 200 * frame  # and the batch of 32 frames sets the scale
+
+
+def test_kept_freed_memory_is_not_faulted_in_again_by_the_next_batches(tmp_path):
+    """fr-qc keeps freed memory (``keep_freed_memory``): the pass's batch-sized arrays then reuse the pages
+    of the first batches. By default glibc gives them back and faults them in again, batch after batch."""
+    import platform
+    import subprocess
+    import sys
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    frames = SyntheticSession(64, 80, 200, seed=2, shift_px=2.0, warp_px=0.5, margin=30).frames()[..., 0]
+    d = _folder(tmp_path / "rec", frames, 200)
+    probe = """
+import resource, sys
+from frkit.pipelining import keep_freed_memory
+from frkit.qc.recording import find_inputs, measure
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+measure(find_inputs(sys.argv[2]), workers=1)  # imports, first calls, the first batches' pages
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+measure(find_inputs(sys.argv[2]), workers=1)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+    faults = {how: int(subprocess.run([sys.executable, "-c", probe, how, str(d)], capture_output=True, text=True,
+                                      check=True).stdout) for how in ("default", "keep")}
+    assert faults["keep"] * 10 < faults["default"], faults

@@ -286,13 +286,15 @@ def _handoff(video, params, source, translation=None) -> list[str]:
 
 
 
-def qc(stage1, output, params, progress=None) -> dict:
+def qc(stage1, output, params, progress=None, drawer=None) -> dict:
     """fr-qc: measure how well a stage-1 folder is corrected; ``qc.json``, ``qc_frames.csv``, ``qc.png``.
 
     ``output`` is a folder (default: the stage-1 folder). The raw recording
     is ``params.input``, else the one its ``compensate.json`` names.
+    ``drawer``: a :class:`~frkit.qc.drawing.FigureProcess` started
+    beforehand draws qc.png (None: drawn here).
     """
-    from .qc.figures import import_in_background
+    from .pipelining import thread_count
     from .qc.outputs import clear_outputs, write_recording_outputs
     from .qc.recording import find_inputs, measure
 
@@ -302,11 +304,7 @@ def qc(stage1, output, params, progress=None) -> dict:
         raise OutputError(f"{output}: exists and is not a directory")
     check_outputs(list(inputs.files().values()), [output / n for n in layout.QC_OUTPUTS])
     clear_outputs(output)
-    importing = import_in_background()  # matplotlib, for qc.png, while the pass measures
-    try:
-        summary, frames, images = measure(inputs, progress=progress)
-    except Exception:
-        importing.join()  # no import left running while the interpreter exits on the error
-        raise
-    write_recording_outputs(output, summary, frames, images, f"{inputs.folder.name}: {summary['frames']} frames")
+    summary, frames, images = measure(inputs, progress=progress, workers=thread_count(params.workers))
+    write_recording_outputs(output, summary, frames, images, f"{inputs.folder.name}: {summary['frames']} frames",
+                            drawer)
     return {**summary, "output": str(output)}

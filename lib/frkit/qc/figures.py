@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.atomic import atomic_output
 
-__all__ = ["pyplot", "import_in_background", "figure", "contrast", "recording_figure", "save_figure", "png_bytes"]
+__all__ = ["pyplot", "preload_matplotlib", "figure", "contrast", "recording_figure", "save_figure", "png_bytes"]
 
 
 def pyplot():
@@ -36,7 +35,7 @@ def contrast(*images, low: float = 1.0, high: float = 99.5) -> tuple[float, floa
     return float(lo), float(hi if hi > lo else lo + 1.0)
 
 
-def _import_matplotlib() -> None:
+def preload_matplotlib() -> None:
     """Import what drawing a figure imports (figure() brings in axes, projections, dates, ... on first use)."""
     try:
         import matplotlib.figure  # noqa: F401
@@ -46,20 +45,6 @@ def _import_matplotlib() -> None:
         Image.preinit()  # the image plugins PIL loads on the first save
     except ImportError:  # figure() reports it, in the caller's thread
         pass
-
-
-def import_in_background() -> threading.Thread:
-    """Start importing matplotlib in a daemon thread, to overlap it with the measuring that comes first.
-
-    The import is a large fixed part of a recording's QC (about as long as
-    measuring 300 frames of 256 x 256); the measuring runs mostly in compiled
-    code that releases the GIL, so on a machine with a free core the import
-    costs no time. :func:`figure` then imports as usual: Python's import lock
-    makes it wait for the thread's import if that is still running.
-    """
-    thread = threading.Thread(target=_import_matplotlib, name="import-matplotlib", daemon=True)
-    thread.start()
-    return thread
 
 
 def figure(figsize, dpi=100):

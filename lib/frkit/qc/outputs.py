@@ -58,9 +58,14 @@ def _jsonable(obj):
     return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
 
 
-def write_recording_outputs(folder, summary: dict, frames: dict, images: dict, title: str) -> None:
+def write_recording_outputs(folder, summary: dict, frames: dict, images: dict, title: str, drawer=None) -> None:
+    """qc_frames.csv, qc.png (drawn by ``drawer``, a :class:`~frkit.qc.drawing.FigureProcess`; None:
+    here), then qc.json."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     write_frames_csv(folder / layout.QC_FRAMES, frames)
-    save_figure(recording_figure(summary, frames, images, title), folder / layout.QC_PNG)
+    if drawer is not None:
+        drawer.draw(folder / layout.QC_PNG, summary, frames, images, title)
+    else:
+        save_figure(recording_figure(summary, frames, images, title), folder / layout.QC_PNG)
     write_json_atomic(folder / layout.QC_JSON, _jsonable(summary))
