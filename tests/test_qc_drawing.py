@@ -59,3 +59,12 @@ def test_ended_without_a_figure_the_child_is_gone(tmp_path):
     p = subprocess.run([sys.executable, "-m", "frkit.qc.drawing"], stdin=subprocess.DEVNULL, capture_output=True,
                        timeout=60)
     assert p.returncode == 0 and p.stderr == b"" and time.monotonic() - t0 < 60
+
+
+def test_without_an_interpreter_to_start_it_draws_in_this_process(measured, tmp_path, monkeypatch):
+    summary, frames, images = measured
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no_python"))
+    with FigureProcess() as drawer:
+        assert drawer.proc is None
+        drawer.draw(tmp_path / "qc.png", summary, frames, images, "x")
+    assert (tmp_path / "qc.png").read_bytes() == png_bytes(recording_figure(summary, frames, images, "x"))

@@ -31,14 +31,22 @@ class FigureProcess:
     """A child ``python -m frkit.qc.drawing`` that draws one recording's qc.png."""
 
     def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        except (OSError, ValueError):  # no interpreter to start (an embedded Python): draw() draws here
+            self.proc = None
 
     def draw(self, path, summary: dict, frames: dict, images: dict, title: str) -> None:
         """Have the child draw :func:`~frkit.qc.figures.recording_figure` into ``path``; wait for it.
 
         OutputError (the child's last line) when it could not.
         """
+        if self.proc is None:
+            from .figures import recording_figure, save_figure
+
+            save_figure(recording_figure(summary, frames, images, title), path)
+            return
         payload = pickle.dumps((str(path), summary, frames, images, title), protocol=pickle.HIGHEST_PROTOCOL)
         try:
             _, err = self.proc.communicate(payload)
@@ -52,7 +60,7 @@ class FigureProcess:
 
     def close(self) -> None:
         """End the child if it still waits (nothing drawn); idempotent."""
-        if self.proc.returncode is None:
+        if self.proc is not None and self.proc.returncode is None:
             self.proc.kill()
             self.proc.communicate()
 
