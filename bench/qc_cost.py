@@ -8,8 +8,9 @@ then weighs on both alike); the first fr-qc of the process pays the imports
 (matplotlib, scipy.fft), later ones do not, so the last line gives the first
 repeat's ratio and the worst. --cli times the two commands as separate
 processes instead (start-up and imports included on both sides, as `make
-session` runs them), wall and CPU time (user + system: on a loaded machine the
-CPU times vary less). fr-qc compiles nothing; fr-compensate's first run in a
+session` runs them), wall and CPU time (user + system of every thread and
+child process: fr-qc's second process, which draws qc.png, counts; on a loaded
+machine the CPU times vary less). In-process, tools.qc draws qc.png itself. fr-qc compiles nothing; fr-compensate's first run in a
 fresh checkout (or after its numba kernels changed) compiles them, about 10 s
 at 256 x 256, once: with --repeat 2 the later repeats show the steady state
 (the "worst of" figure).

@@ -189,16 +189,18 @@ def _folder(root, frames, t):
     return d
 
 
-def test_pass_memory_does_not_grow_with_the_length(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_pass_memory_does_not_grow_with_the_length(tmp_path, workers):
+    """Nor with threads: at most workers + 1 batches are in memory."""
     import tracemalloc
 
     frames = SyntheticSession(64, 80, 400, seed=2, shift_px=2.0, warp_px=0.5, margin=30).frames()[..., 0]
     peaks = []
     for t in (80, 400):
         d = _folder(tmp_path / f"t{t}", frames, t)
-        measure(find_inputs(d))  # imports and first-call caches (scipy.fft plans) before tracing
+        measure(find_inputs(d), workers=workers)  # imports and first-call caches (scipy.fft plans) before tracing
         tracemalloc.start()
-        measure(find_inputs(d))
+        measure(find_inputs(d), workers=workers)
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     frame = 64 * 80 * 8  # one float64 frame
