@@ -24,11 +24,12 @@ def keep_freed_memory(largest: int = 32 << 20) -> bool:
     """Have glibc's malloc keep freed blocks up to ``largest`` bytes for reuse (a whole process's setting).
 
     A streaming pass allocates and frees the same batch-sized arrays again
-    and again. By default glibc maps each block above 128 KB afresh and
-    gives it back when freed, so every batch faults its memory in again:
-    in fr-qc's pass that was 40 % of the CPU time (system time). Kept, the
-    freed memory is reused; the process holds at most its peak (O(batch)).
-    False where the C library has no ``mallopt`` (not glibc): nothing changed.
+    and again. By default glibc gives large freed blocks back to the kernel
+    (its mmap and trim thresholds start at 128 KB and adapt only in part,
+    per thread arena), so every batch faults its memory in again: in fr-qc's
+    pass that was a third of the CPU time, as system time. Kept, the freed
+    memory is reused; the process holds at most its peak (O(batch)). False
+    where the C library has no ``mallopt`` (not glibc): nothing changed.
     """
     import ctypes
 

@@ -292,7 +292,7 @@ def residual_stride(frames: int, sample: int | None = RESIDUAL_FRAMES) -> int:
 
 
 class _Pass:
-    """One batch of the streaming pass: what it reads and what it measures, apart from every other batch.
+    """The streaming pass's work on one batch: what it reads and measures, apart from every other batch.
 
     :meth:`batch` measures frames ``[a, z)`` and returns their rows and their
     partial sums; :func:`_measure` adds the batches up in order, so the
@@ -302,10 +302,10 @@ class _Pass:
     and scipy.fft, which release the GIL.
     """
 
-    def __init__(self, inputs, corrected, raw, mask, disp, template, residual_frames, fft_workers):
-        t, h, w, c = corrected.shape
-        self.inputs, self.corrected, self.raw, self.mask, self.disp = inputs, corrected, raw, mask, disp
-        self.shape, self.b, self.tr = (t, h, w, c), inputs.bin_size, raw.shape[0]
+    def __init__(self, bin_size, corrected, raw, mask, disp, template, residual_frames, fft_workers):
+        t, h, w, _ = corrected.shape
+        self.corrected, self.raw, self.mask, self.disp = corrected, raw, mask, disp
+        self.hw, self.b, self.tr = (h, w), bin_size, raw.shape[0]
         self.centred = template - template.mean()
         # the raw rigid shift: jumps are large, a coarse grid does
         self.coarse = coarse = max(1, int(math.ceil(max(h, w) / 128)))
@@ -332,8 +332,7 @@ class _Pass:
         """Frames ``[a, z)``: per raw frame ``raw_stats`` (mean, std, saturated), ``tear``, ``spread``; per
         frame ``sums`` (:data:`kernels.PAIR_SUMS`), ``shift``, ``residual`` (NaN where not sampled),
         ``disp``; the partial ``raw_sum``, ``cor_sum`` and ``valid_all`` of these frames."""
-        t, h, w, c = self.shape
-        b, coarse = self.b, self.coarse
+        (h, w), b, coarse = self.hw, self.b, self.coarse
         rb, cb, valid, disp = self._read(a, z)
         n = z - a
         out = {"disp": disp, "raw_stats": np.empty((len(rb), 3)), "spread": None}
@@ -396,7 +395,7 @@ def _measure(inputs, corrected, raw, mask, disp, batch, progress, residual_frame
     b, tr = inputs.bin_size, raw.shape[0]
     template = _template(inputs, corrected, batch)
     # threads over batches, or scipy.fft's own threads inside one batch's transforms
-    measurer = _Pass(inputs, corrected, raw, mask, disp, template, residual_frames, 1 if workers > 1 else -1)
+    measurer = _Pass(b, corrected, raw, mask, disp, template, residual_frames, 1 if workers > 1 else -1)
     cols = {k: np.full(t, np.nan) for k in ("corr_raw", "corr_cor", "residual", "sx", "sy")}
     disp_cols = np.full((t, 4), np.nan)
     per_raw = {k: np.zeros(tr) for k in ("std", "mean", "sat", "tear", "spread")}
