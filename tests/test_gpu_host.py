@@ -192,6 +192,9 @@ def test_output_warp_kernel_matches_the_cpu_and_the_mask_rule(bk):
         assert np.abs(reg[i].astype(float) - np.clip(np.rint(want), 0, 65535)).max() <= 2
         assert np.array_equal(valid[i], valid_mask(flows[i]))
     assert valid[0, 5, 23]
+    # the statistics (mean_u, mean_v included) are the compiled CPU kernel's, one column per STAT_NAMES
+    _, _, cpu_stats = CpuEngine(1).warp_output(frames, flows, fill, "cubic", np.uint16)
+    assert stats.shape == (2, len(policy.STAT_NAMES)) and np.allclose(stats, cpu_stats, rtol=1e-9, atol=1e-12)
 
 
 def test_batch_flows_match_the_cpu_solver(bk):
