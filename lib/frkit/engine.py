@@ -10,7 +10,6 @@ frame is computed on its own, in the same way.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -20,11 +19,11 @@ from .errors import OptionError
 from .flow.displacement import ReferencePyramid, warp
 from .flow.params import FlowParams
 from .flow.warp import STAT_NAMES, mask_and_statistics, warp_into
-from .pipelining import available_cpus, thread_count
+from .pipelining import thread_count
 from .preprocess import Preprocessor
 from .rigid import rigid_shift
 
-__all__ = ["Engine", "CpuEngine", "available_cpus", "make_engine", "RigidInit"]
+__all__ = ["Engine", "CpuEngine", "make_engine", "RigidInit"]
 
 
 class Engine(Protocol):

@@ -43,9 +43,9 @@ class FigureProcess:
         OutputError (the child's last line) when it could not.
         """
         if self.proc is None:
-            from .figures import recording_figure, save_figure
+            from .figures import draw_recording
 
-            save_figure(recording_figure(summary, frames, images, title), path)
+            draw_recording(path, summary, frames, images, title)
             return
         payload = pickle.dumps((str(path), summary, frames, images, title), protocol=pickle.HIGHEST_PROTOCOL)
         try:
@@ -73,7 +73,7 @@ class FigureProcess:
 
 def main() -> int:
     """The child: import matplotlib at once, then draw what arrives on stdin (nothing: exit quietly)."""
-    from .figures import preload_matplotlib, recording_figure, save_figure
+    from .figures import draw_recording, preload_matplotlib
 
     preload_matplotlib()
     data = sys.stdin.buffer.read()
@@ -81,7 +81,7 @@ def main() -> int:
         return 0
     path, summary, frames, images, title = pickle.loads(data)
     try:
-        save_figure(recording_figure(summary, frames, images, title), path)
+        draw_recording(path, summary, frames, images, title)
     except Exception as exc:  # one line for the parent's error message (frkit's own errors name the file)
         print(exc if isinstance(exc, FrkitError) else f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -10,7 +10,8 @@ import numpy as np
 from ..errors import InputError
 from ..io.atomic import atomic_output
 
-__all__ = ["pyplot", "preload_matplotlib", "figure", "contrast", "recording_figure", "save_figure", "png_bytes"]
+__all__ = ["pyplot", "preload_matplotlib", "figure", "contrast", "recording_figure", "draw_recording", "save_figure",
+           "png_bytes"]
 
 
 def pyplot():
@@ -121,3 +122,8 @@ def recording_figure(summary: dict, frames: dict, images: dict, title: str):
                   fontsize=10, y=1.0)
     fig.suptitle(title, fontsize=11)
     return fig
+
+
+def draw_recording(path, summary: dict, frames: dict, images: dict, title: str) -> None:
+    """qc.png: :func:`recording_figure` saved atomically at ``path``."""
+    save_figure(recording_figure(summary, frames, images, title), path)

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import layout
 from ..io.atomic import atomic_output, remove_quietly, write_json_atomic
-from .figures import recording_figure, save_figure
+from .figures import draw_recording
 from .recording import FRAME_COLUMNS
 
 __all__ = ["write_frames_csv", "write_recording_outputs", "read_frames_csv", "clear_outputs"]
@@ -67,5 +67,5 @@ def write_recording_outputs(folder, summary: dict, frames: dict, images: dict, t
     if drawer is not None:
         drawer.draw(folder / layout.QC_PNG, summary, frames, images, title)
     else:
-        save_figure(recording_figure(summary, frames, images, title), folder / layout.QC_PNG)
+        draw_recording(folder / layout.QC_PNG, summary, frames, images, title)
     write_json_atomic(folder / layout.QC_JSON, _jsonable(summary))
